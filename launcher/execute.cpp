@@ -1,0 +1,37 @@
+#include "error.hpp"
+#include "sys.hpp"
+
+namespace socker::launcher {
+
+void execute(const ContainerSpec& spec, Sys& sys) {
+    // 1. A private mount namespace: everything below vanishes with this process.
+    sys.unshare_mount_namespace();
+    // 2. The image, read-only below a throw-away tmpfs, at a private staging point.
+    const std::string root = sys.mount_rootfs(spec.runtime_dir, spec.layers);
+    // 3. /proc, /dev, /sys, /dev/shm, PMIx dirs, home, cwd, user binds, passwd/group.
+    for (const auto& m : spec.mounts) {
+        try {
+            sys.apply_mount(root, m, spec);
+        } catch (Error& e) {
+            throw std::move(e).with_context(std::string(to_string(m.kind)) + " " + m.target);
+        }
+    }
+    // 4. Switch root; the host's tree is detached; the image's root becomes read-only.
+    sys.pivot_root(root);
+    sys.make_root_readonly();
+    // 5. CPU and memory binding while still privileged (the app inherits it).
+    if (spec.binding) sys.set_binding(*spec.binding);
+    // 6. Identity: bounding set first (needs CAP_SETPCAP), then groups, gid, uid; verify.
+    sys.drop_bounding_set();
+    sys.set_groups(spec.id.groups);
+    sys.set_resgid(spec.id.gid);
+    sys.set_resuid(spec.id.uid);
+    sys.verify_dropped(spec.id.uid, spec.id.gid);
+    sys.set_no_new_privs();
+    // 7. As the user from here on.
+    sys.chdir(spec.cwd);
+    sys.exec(spec.argv, spec.path, spec.env);
+    throw Error(Exit::Internal, "exec", spec.argv.at(0), 0, "returned");  // Sys::exec never returns
+}
+
+}  // namespace socker::launcher

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <set>
+
+#include "sys.hpp"
+
+namespace socker::launcher {
+
+// The real thing. Requires euid 0 (the setuid binary) for everything but exec.
+class LinuxSys final : public Sys {
+public:
+    void unshare_mount_namespace() override;
+    std::string mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers) override;
+    void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) override;
+    void pivot_root(const std::string& new_root) override;
+    void make_root_readonly() override;
+    void set_binding(const CpuBinding& b) override;
+    void drop_bounding_set() override;
+    void set_groups(const std::vector<gid_t>& groups) override;
+    void set_resgid(gid_t gid) override;
+    void set_resuid(uid_t uid) override;
+    void verify_dropped(uid_t uid, gid_t gid) override;
+    void set_no_new_privs() override;
+    void chdir(const std::string& dir) override;
+    [[noreturn]] void exec(const std::vector<std::string>& argv, const std::vector<std::string>& path,
+                           const EnvMap& env) override;
+
+private:
+    std::string staging_;          // runtime_dir
+    std::set<dev_t> own_devs_;     // filesystems we mounted: mount points may be created there
+    int file_counter_ = 0;
+};
+
+// Open a host path with the user's filesystem credentials (setfsuid/setfsgid; the supplementary
+// groups of a setuid process are already the user's). O_PATH first, type checked, then
+// reopened for reading so that read permission is checked too. Returns an O_PATH-equivalent fd.
+struct UserOpen {
+    int fd = -1;
+    bool is_dir = false;
+    uid_t owner = 0;
+};
+UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files);
+
+}  // namespace socker::launcher

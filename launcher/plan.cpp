@@ -1,0 +1,255 @@
+#include "plan.hpp"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "error.hpp"
+
+namespace socker::launcher {
+
+const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+namespace {
+
+bool under(const std::string& path, const std::string& prefix) {
+    if (prefix == "/") return true;
+    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+                              path[prefix.size()] == '/');
+}
+
+std::string lexically_normal(const std::string& p) {
+    std::vector<std::string> parts;
+    std::istringstream in(p);
+    std::string c;
+    while (std::getline(in, c, '/')) {
+        if (c.empty() || c == ".") continue;
+        if (c == "..") {
+            if (!parts.empty()) parts.pop_back();
+            continue;
+        }
+        parts.push_back(c);
+    }
+    std::string out;
+    for (const auto& x : parts) out += "/" + x;
+    return out.empty() ? "/" : out;
+}
+
+MountOp bind(std::string src, std::string dst, bool ro, SourceCheck check, bool optional = true) {
+    MountOp m;
+    m.kind = MountKind::Bind;
+    m.source = std::move(src);
+    m.target = std::move(dst);
+    m.read_only = ro;
+    m.check = check;
+    m.optional = optional;
+    return m;
+}
+
+MountOp special(MountKind k, std::string target, std::string data) {
+    MountOp m;
+    m.kind = k;
+    m.target = std::move(target);
+    m.data = std::move(data);
+    return m;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string x;
+    while (std::getline(in, x, sep))
+        if (!x.empty()) out.push_back(x);
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::string> pmix_directories(const EnvMap& env) {
+    std::set<std::string> dirs;
+    for (const char* k : {"PMIX_SERVER_TMPDIR", "PMIX_DSTORE_21_BASE_PATH", "PMIX_DSTORE_ESH_BASE_PATH",
+                          "OMPI_MCA_orte_top_session_dir", "OMPI_FILE_LOCATION"}) {
+        auto v = env_get(env, k);
+        if (!v || v->empty() || (*v)[0] != '/') continue;
+        dirs.insert(lexically_normal(*v));
+    }
+    // Keep only the outermost of nested directories: binding the parent carries the child.
+    std::vector<std::string> out;
+    for (const auto& d : dirs) {
+        bool nested = false;
+        for (const auto& o : out) nested = nested || under(d, o);
+        if (!nested) out.push_back(d);
+    }
+    return out;
+}
+
+std::string passwd_file(const Identity& id) {
+    std::ostringstream o;
+    o << "root:x:0:0:root:/root:/bin/sh\n";
+    if (id.uid != 0)
+        o << id.name << ":x:" << id.uid << ":" << id.gid << "::" << id.home << ":"
+          << (id.shell.empty() ? "/bin/sh" : id.shell) << "\n";
+    o << "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+    return o.str();
+}
+
+std::string group_file(const Identity& id, const std::vector<std::pair<gid_t, std::string>>& names) {
+    std::ostringstream o;
+    o << "root:x:0:\n";
+    std::set<gid_t> seen = {0, 65534};
+    for (const auto& [gid, name] : names) {
+        if (!seen.insert(gid).second) continue;
+        o << name << ":x:" << gid << ":" << (gid == id.gid ? "" : id.name) << "\n";
+    }
+    o << "nogroup:x:65534:\n";
+    return o.str();
+}
+
+EnvMap container_env(const PlanInput& in) {
+    EnvMap env;
+    const auto& deny = in.policy.env_deny;
+    for (const auto& [k, v] : in.env)
+        if (std::find(deny.begin(), deny.end(), k) == deny.end()) env[k] = v;
+    // The image's own paths: its Env wins over the host's for PATH-like settings.
+    env["PATH"] = kDefaultPath;
+    for (const auto& kv : in.image.config.env) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) continue;
+        std::string k = kv.substr(0, eq);
+        // Launcher-provided variables always come from the host: they describe this rank.
+        if (k.rfind("PMIX_", 0) == 0 || k.rfind("PMI_", 0) == 0 || k.rfind("SLURM_", 0) == 0 ||
+            k.rfind("OMPI_", 0) == 0)
+            continue;
+        env[k] = kv.substr(eq + 1);
+    }
+    // Sarus/enroot's mapping: a PMIx inside the image reads MCA-style names.
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"PMIX_PTL_MODULE", "PMIX_MCA_ptl"},
+             {"PMIX_SECURITY_MODE", "PMIX_MCA_psec"},
+             {"PMIX_GDS_MODULE", "PMIX_MCA_gds"}}) {
+        auto v = env_get(in.env, from);
+        if (v && !env.count(to)) env[to] = *v;
+    }
+    env["HOME"] = in.id.home;
+    env["USER"] = in.id.name;
+    env["LOGNAME"] = in.id.name;
+    env["SOCKER_MPI_IMAGE"] = in.request.image;
+    env["SOCKER_MPI_IMAGE_ID"] = in.image.id;
+    for (const auto& kv : in.request.env_set) {
+        auto eq = kv.find('=');
+        env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (in.binding && in.request.binding.cpus_per_rank && !env.count("OMP_NUM_THREADS"))
+        env["OMP_NUM_THREADS"] = std::to_string(*in.request.binding.cpus_per_rank);
+    return env;
+}
+
+ContainerSpec make_spec(const PlanInput& in) {
+    ContainerSpec s;
+    const auto& req = in.request;
+    s.image_ref = req.image;
+    s.image_id = in.image.id;
+    s.layers = in.layer_dirs;
+    s.runtime_dir = in.policy.runtime_dir;
+    s.id = in.id;
+    s.bind_allowed_prefixes = in.policy.bind_allowed_prefixes;
+    s.denied_destinations = builtin_denied_destinations();
+    for (const auto& d : in.policy.bind_denied_destinations) s.denied_destinations.push_back(d);
+    s.binding = in.binding;
+    s.keep_fd = in.ctx.pmi_fd;
+
+    // Kernel filesystems and a minimal /dev.
+    auto proc = special(MountKind::Proc, "/proc", "");
+    proc.noexec = true;
+    s.mounts.push_back(proc);
+    auto sys = bind("/sys", "/sys", true, SourceCheck::Trusted, false);
+    sys.noexec = true;
+    s.mounts.push_back(sys);
+    auto dev = special(MountKind::Tmpfs, "/dev", "mode=0755,size=64k");
+    dev.noexec = true;
+    s.mounts.push_back(dev);
+    for (const char* d : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}) {
+        auto m = bind(d, d, false, SourceCheck::Trusted);
+        m.nodev = false;  // these are the device nodes themselves
+        m.noexec = true;
+        s.mounts.push_back(m);
+    }
+    auto pts = bind("/dev/pts", "/dev/pts", false, SourceCheck::Trusted);
+    pts.noexec = true;
+    s.mounts.push_back(pts);
+    s.mounts.push_back(special(MountKind::Symlink, "/dev/ptmx", "pts/ptmx"));
+    s.mounts.push_back(special(MountKind::Symlink, "/dev/fd", "/proc/self/fd"));
+    s.mounts.push_back(special(MountKind::Symlink, "/dev/stdin", "/proc/self/fd/0"));
+    s.mounts.push_back(special(MountKind::Symlink, "/dev/stdout", "/proc/self/fd/1"));
+    s.mounts.push_back(special(MountKind::Symlink, "/dev/stderr", "/proc/self/fd/2"));
+    // Shared memory with the host: Open MPI's vader segments and CMA need it (STACK.md).
+    auto shm = bind("/dev/shm", "/dev/shm", false, SourceCheck::Trusted, false);
+    shm.noexec = false;
+    s.mounts.push_back(shm);
+    for (const auto& d : in.devices) {
+        auto m = bind(d, d, false, SourceCheck::Trusted);
+        m.nodev = false;
+        m.noexec = true;
+        s.mounts.push_back(m);
+    }
+    // Node-local scratch and name resolution as on the host.
+    s.mounts.push_back(bind("/tmp", "/tmp", false, SourceCheck::Trusted, false));
+    s.mounts.push_back(special(MountKind::Tmpfs, "/var/tmp", "mode=1777"));
+    s.mounts.push_back(bind("/etc/hosts", "/etc/hosts", true, SourceCheck::Trusted));
+    s.mounts.push_back(bind("/etc/resolv.conf", "/etc/resolv.conf", true, SourceCheck::Trusted));
+    // The user's identity inside (MPI and many tools call getpwuid).
+    s.mounts.push_back(special(MountKind::File, "/etc/passwd", passwd_file(in.id)));
+    s.mounts.push_back(special(MountKind::File, "/etc/group", group_file(in.id, in.group_names)));
+    // PMIx server and Open MPI session directories, at the same paths, owned by the user.
+    for (const auto& d : pmix_directories(in.env)) {
+        if (under(d, "/tmp")) continue;  // already there with /tmp
+        s.mounts.push_back(bind(d, d, false, SourceCheck::OwnedByUser));
+    }
+    // Home and working directory, checked as the user.
+    std::string home = lexically_normal(in.id.home);
+    if (!in.id.home.empty() && home != "/")
+        s.mounts.push_back(bind(home, home, false, SourceCheck::AsUser));
+    std::string cwd = lexically_normal(in.host_cwd);
+    bool cwd_visible = under(cwd, "/tmp") || (home != "/" && under(cwd, home));
+    if (!cwd_visible && cwd != "/") {
+        bool allowed = false;
+        for (const auto& p : in.policy.bind_allowed_prefixes) allowed = allowed || under(cwd, p);
+        if (allowed) {
+            s.mounts.push_back(bind(cwd, cwd, false, SourceCheck::AsUser));
+            cwd_visible = true;
+        }
+    }
+    // User binds last, so they can sit inside any of the above.
+    for (const auto& b : req.binds) {
+        if (!in.policy.user_binds) throw_refused("--bind " + b.source, "user binds are disabled by the admin");
+        auto m = bind(lexically_normal(b.source), lexically_normal(b.target), b.read_only,
+                      SourceCheck::AsUser, false);
+        m.user_bind = true;
+        s.mounts.push_back(m);
+    }
+
+    // Command: the user's, else Entrypoint + Cmd of the image.
+    if (!req.command.empty()) {
+        s.argv = req.command;
+        if (!in.image.config.entrypoint.empty()) {
+            s.argv = in.image.config.entrypoint;
+            s.argv.insert(s.argv.end(), req.command.begin(), req.command.end());
+        }
+    } else {
+        s.argv = in.image.config.entrypoint;
+        s.argv.insert(s.argv.end(), in.image.config.cmd.begin(), in.image.config.cmd.end());
+    }
+    if (s.argv.empty())
+        throw_usage("no command given and image '" + req.image + "' has no Entrypoint or Cmd");
+
+    s.env = container_env(in);
+    s.path = split(s.env["PATH"], ':');
+    if (req.workdir) s.cwd = *req.workdir;
+    else if (cwd_visible) s.cwd = cwd;
+    else if (!in.image.config.working_dir.empty()) s.cwd = in.image.config.working_dir;
+    else s.cwd = "/";
+    if (s.env.count("PWD")) s.env["PWD"] = s.cwd;
+    return s;
+}
+
+}  // namespace socker::launcher

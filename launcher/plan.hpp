@@ -1,0 +1,46 @@
+// LaunchPlan -> ContainerSpec: every decision about one launch, as a pure function.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "image_store.hpp"
+#include "launch_context.hpp"
+#include "policy.hpp"
+#include "request.hpp"
+#include "spec.hpp"
+
+namespace socker::launcher {
+
+struct PlanInput {
+    RunRequest request;
+    pmi::LaunchContext ctx;
+    Policy policy;
+    Identity id;
+    image::ImageRecord image;
+    std::vector<std::string> layer_dirs;  // lowest first
+    EnvMap env;                           // the user's environment
+    std::string host_cwd;                 // the cwd the rank was started in
+    std::string hostname;
+    std::vector<std::string> devices;     // device nodes present and allowed (host paths)
+    std::vector<std::pair<gid_t, std::string>> group_names;  // the user's groups, primary first
+    std::optional<CpuBinding> binding;
+};
+
+ContainerSpec make_spec(const PlanInput& in);
+
+// The container's environment: the user's, less the admin's deny list; the image's Env on top
+// for the image's own paths; PMIx module names mapped to PMIX_MCA_*; HOME/USER/LOGNAME for
+// the user; -e KEY=VALUE last.
+EnvMap container_env(const PlanInput& in);
+
+// The PMIx/Open MPI directories named in the environment that must appear at the same path.
+std::vector<std::string> pmix_directories(const EnvMap& env);
+
+// The passwd/group files the container sees: root, the user, nobody.
+std::string passwd_file(const Identity& id);
+std::string group_file(const Identity& id, const std::vector<std::pair<gid_t, std::string>>& names);
+
+extern const char* const kDefaultPath;
+
+}  // namespace socker::launcher

@@ -1,0 +1,54 @@
+#include "spec.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace socker::launcher {
+
+const char* to_string(MountKind k) {
+    switch (k) {
+        case MountKind::Bind: return "bind";
+        case MountKind::Tmpfs: return "tmpfs";
+        case MountKind::Proc: return "proc";
+        case MountKind::File: return "file";
+        case MountKind::Symlink: return "symlink";
+    }
+    return "?";
+}
+
+std::string to_json(const ContainerSpec& s) {
+    using nlohmann::ordered_json;
+    ordered_json mounts = ordered_json::array();
+    for (const auto& m : s.mounts) {
+        ordered_json j = {{"kind", to_string(m.kind)}, {"target", m.target}};
+        if (!m.source.empty()) j["source"] = m.source;
+        if (m.kind == MountKind::Symlink || m.kind == MountKind::Tmpfs) j["data"] = m.data;
+        std::vector<std::string> flags;
+        if (m.read_only) flags.push_back("ro");
+        if (m.nosuid) flags.push_back("nosuid");
+        if (m.nodev) flags.push_back("nodev");
+        if (m.noexec) flags.push_back("noexec");
+        if (m.optional) flags.push_back("optional");
+        j["flags"] = flags;
+        j["check"] = m.check == SourceCheck::Trusted ? "trusted"
+                     : m.check == SourceCheck::AsUser ? "as-user" : "owned-by-user";
+        mounts.push_back(j);
+    }
+    ordered_json j = {
+        {"image", s.image_ref},
+        {"image_id", s.image_id},
+        {"layers", s.layers},
+        {"uid", s.id.uid},
+        {"gid", s.id.gid},
+        {"groups", s.id.groups},
+        {"cwd", s.cwd},
+        {"argv", s.argv},
+        {"mounts", mounts},
+        {"env", s.env},
+    };
+    if (s.binding)
+        j["binding"] = {{"cpus", s.binding->cpus}, {"mems", s.binding->mems}, {"membind", s.binding->membind}};
+    if (s.keep_fd) j["keep_fd"] = *s.keep_fd;
+    return j.dump(2);
+}
+
+}  // namespace socker::launcher

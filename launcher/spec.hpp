@@ -1,0 +1,76 @@
+// ContainerSpec: plain data describing one launch, fully decided before any side effect.
+// Deterministic (ordered containers) and printable with --dry-run.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "env.hpp"
+
+namespace socker::launcher {
+
+struct Identity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;  // supplementary groups, as the rank would have them natively
+    std::string name, home, shell;
+};
+
+enum class MountKind {
+    Bind,     // host path -> container path
+    Tmpfs,    // fresh tmpfs (data = options)
+    Proc,     // fresh procfs (host PID namespace is kept)
+    File,     // generated file content (data) bound read-only at target
+    Symlink,  // symlink at target pointing to data
+};
+const char* to_string(MountKind k);
+
+enum class SourceCheck {
+    Trusted,       // chosen by the launcher itself (e.g. /dev/null, /sys): opened as root
+    AsUser,        // user-named or user-owned: opened with the user's credentials
+    OwnedByUser,   // as AsUser, and must also be owned by the user (PMIx dirs)
+};
+
+struct MountOp {
+    MountKind kind = MountKind::Bind;
+    std::string source;  // host path (Bind)
+    std::string target;  // absolute path inside the container
+    std::string data;    // tmpfs options, file content or symlink target
+    bool read_only = false;
+    bool nosuid = true;
+    bool nodev = true;
+    bool noexec = false;
+    bool optional = false;  // skip quietly when the source does not exist
+    bool user_bind = false; // named by the user on the command line: check allowed prefixes
+    SourceCheck check = SourceCheck::Trusted;
+};
+
+struct CpuBinding {
+    std::string cpus;   // Linux list string of OS indexes, e.g. "0-3,8"
+    std::string mems;   // NUMA nodes for the memory policy ("" = leave as is)
+    std::string membind;  // none | local | interleave
+};
+
+struct ContainerSpec {
+    std::string image_ref;
+    std::string image_id;
+    std::vector<std::string> layers;  // host directories, lowest first
+    std::string runtime_dir;          // where the private staging tmpfs is mounted
+    std::vector<MountOp> mounts;      // applied in this order, inside the new root
+    std::vector<std::string> bind_allowed_prefixes;
+    std::vector<std::string> denied_destinations;
+    Identity id;
+    std::string cwd;                  // inside the container
+    std::vector<std::string> argv;
+    std::vector<std::string> path;    // PATH of the container, for the command lookup
+    EnvMap env;
+    std::optional<CpuBinding> binding;
+    std::optional<int> keep_fd;       // PMI_FD of a PMI2 launch
+};
+
+std::string to_json(const ContainerSpec& spec);  // for --dry-run
+
+}  // namespace socker::launcher

@@ -1,0 +1,44 @@
+// Sys: every side effect the executor makes, behind one small interface. LinuxSys does it for
+// real; tests/unit use RecordingSys to check the order of privileged steps without root.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "spec.hpp"
+
+namespace socker::launcher {
+
+class Sys {
+public:
+    virtual ~Sys() = default;
+    // unshare(CLONE_NEWNS) and make every mount private, so nothing propagates to the host.
+    virtual void unshare_mount_namespace() = 0;
+    // Private tmpfs at runtime_dir, then an overlay (image layers below, tmpfs above) mounted
+    // nosuid,nodev at runtime_dir/root. Returns the new root's path.
+    virtual std::string mount_rootfs(const std::string& runtime_dir,
+                                     const std::vector<std::string>& layers) = 0;
+    // One mount inside the new root: sources opened as the spec says, targets resolved inside
+    // the root (never following the image's symlinks out of it).
+    virtual void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) = 0;
+    virtual void pivot_root(const std::string& new_root) = 0;
+    virtual void make_root_readonly() = 0;
+    virtual void set_binding(const CpuBinding& b) = 0;
+    virtual void drop_bounding_set() = 0;
+    virtual void set_groups(const std::vector<gid_t>& groups) = 0;
+    virtual void set_resgid(gid_t gid) = 0;
+    virtual void set_resuid(uid_t uid) = 0;
+    // getresuid/getresgid/capget: nothing of root may remain.
+    virtual void verify_dropped(uid_t uid, gid_t gid) = 0;
+    virtual void set_no_new_privs() = 0;
+    virtual void chdir(const std::string& dir) = 0;
+    // Look the command up in PATH (as the user, after the drop) and execve it. Returns only by
+    // throwing.
+    [[noreturn]] virtual void exec(const std::vector<std::string>& argv,
+                                   const std::vector<std::string>& path, const EnvMap& env) = 0;
+};
+
+// The one place where the privileged steps are ordered.
+[[noreturn]] void execute(const ContainerSpec& spec, Sys& sys);
+
+}  // namespace socker::launcher

@@ -1,0 +1,190 @@
+#include "launch_context.hpp"
+
+#include <regex>
+#include <sstream>
+
+namespace socker::pmi {
+
+const char* to_string(Flavour f) {
+    switch (f) {
+        case Flavour::SlurmPmix: return "slurm+pmix";
+        case Flavour::SlurmPmi2: return "slurm+pmi2";
+        case Flavour::SlurmPlain: return "slurm";
+        case Flavour::OpenMpiMpirun: return "mpirun";
+        case Flavour::Singleton: return "singleton";
+    }
+    return "?";
+}
+
+std::vector<CgroupEntry> parse_proc_cgroup(const std::string& text) {
+    std::vector<CgroupEntry> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto a = line.find(':');
+        if (a == std::string::npos) continue;
+        auto b = line.find(':', a + 1);
+        if (b == std::string::npos) continue;
+        out.push_back({line.substr(a + 1, b - a - 1), line.substr(b + 1)});
+    }
+    return out;
+}
+
+std::optional<SlurmStep> step_from_cgroups(const std::vector<CgroupEntry>& cgroups) {
+    // Slurm's cgroup/v1 layout: /slurm[_<node>]/uid_U/job_J/step_S[/task_N]. All controllers that
+    // carry a step path must agree; otherwise the membership is not Slurm's doing.
+    static const std::regex re(R"(^(?:.*/)?slurm[^/]*/uid_([0-9]+)/job_([0-9]+)/step_([a-z0-9]+)(?:/.*)?$)");
+    std::optional<SlurmStep> found;
+    for (const auto& c : cgroups) {
+        std::smatch m;
+        if (!std::regex_match(c.path, m, re)) continue;
+        SlurmStep s{std::stol(m[1]), std::stol(m[2]), m[3]};
+        if (found && (found->uid != s.uid || found->job != s.job || found->step != s.step))
+            return std::nullopt;  // inconsistent: refuse to guess
+        found = s;
+    }
+    return found;
+}
+
+std::optional<long> rank_hint(const EnvMap& env) {
+    for (const char* k : {"PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK"})
+        if (auto v = env_long(env, k)) return v;
+    return std::nullopt;
+}
+
+namespace {
+
+struct Probe {
+    const char* name;
+    // Returns a reason for rejection, or empty when the probe applies.
+    std::string (*check)(const ProbeInput&);
+    Flavour flavour;
+};
+
+bool has(const EnvMap& e, const char* k) { return e.count(k) != 0; }
+
+std::string need_slurm_task(const ProbeInput& in) {
+    for (const char* k : {"SLURM_STEP_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"})
+        if (!env_long(in.env, k)) return std::string(k) + " missing or not a number";
+    return {};
+}
+
+std::string check_slurm_pmix(const ProbeInput& in) {
+    if (auto r = need_slurm_task(in); !r.empty()) return r;
+    auto ns = env_get(in.env, "PMIX_NAMESPACE");
+    if (!ns) return "PMIX_NAMESPACE not set";
+    if (ns->rfind("slurm.pmix.", 0) != 0) return "PMIX_NAMESPACE '" + *ns + "' is not Slurm's";
+    if (!env_long(in.env, "PMIX_RANK")) return "PMIX_RANK missing";
+    return {};
+}
+
+std::string check_slurm_pmi2(const ProbeInput& in) {
+    if (auto r = need_slurm_task(in); !r.empty()) return r;
+    if (!has(in.env, "PMI_FD")) return "PMI_FD not set";
+    if (!env_long(in.env, "PMI_FD")) return "PMI_FD is not a number";
+    if (!in.pmi_fd_is_socket) return "PMI_FD is not an open socket";
+    return {};
+}
+
+std::string check_slurm_plain(const ProbeInput& in) { return need_slurm_task(in); }
+
+std::string check_mpirun(const ProbeInput& in) {
+    for (const char* k : {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                          "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"})
+        if (!env_long(in.env, k)) return std::string(k) + " missing";
+    return {};
+}
+
+std::string check_singleton(const ProbeInput&) { return {}; }
+
+const Probe kProbes[] = {
+    {"slurm+pmix", check_slurm_pmix, Flavour::SlurmPmix},
+    {"slurm+pmi2", check_slurm_pmi2, Flavour::SlurmPmi2},
+    {"slurm", check_slurm_plain, Flavour::SlurmPlain},
+    {"mpirun", check_mpirun, Flavour::OpenMpiMpirun},
+    {"singleton", check_singleton, Flavour::Singleton},
+};
+
+long get_or(const EnvMap& e, const char* k, long dflt) { return env_long(e, k).value_or(dflt); }
+
+// SLURM_TASKS_PER_NODE is "2(x3),1": tasks on each node in node order. Used for local size when
+// SLURM_NTASKS_PER_NODE is absent.
+std::optional<long> tasks_on_node(const std::string& spec, long node) {
+    std::istringstream in(spec);
+    std::string item;
+    long idx = 0;
+    static const std::regex re(R"(^([0-9]+)(?:\(x([0-9]+)\))?$)");
+    while (std::getline(in, item, ',')) {
+        std::smatch m;
+        if (!std::regex_match(item, m, re)) return std::nullopt;
+        long n = std::stol(m[1]);
+        long rep = m[2].matched ? std::stol(m[2]) : 1;
+        if (node < idx + rep) return n;
+        idx += rep;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+LaunchContext detect(const ProbeInput& in) {
+    LaunchContext ctx;
+    const auto& e = in.env;
+    for (const auto& p : kProbes) {
+        std::string why = p.check(in);
+        if (!why.empty()) {
+            ctx.trace.push_back(std::string("probe ") + p.name + ": rejected (" + why + ")");
+            continue;
+        }
+        ctx.trace.push_back(std::string("probe ") + p.name + ": taken");
+        ctx.flavour = p.flavour;
+        break;
+    }
+    switch (ctx.flavour) {
+        case Flavour::SlurmPmix:
+        case Flavour::SlurmPmi2:
+        case Flavour::SlurmPlain: {
+            ctx.rank = get_or(e, "SLURM_PROCID", 0);
+            ctx.size = get_or(e, "SLURM_NTASKS", 1);
+            ctx.local_rank = get_or(e, "SLURM_LOCALID", 0);
+            ctx.node_index = get_or(e, "SLURM_NODEID", 0);
+            std::optional<long> ls;
+            if (auto t = env_get(e, "SLURM_TASKS_PER_NODE")) ls = tasks_on_node(*t, ctx.node_index);
+            ctx.local_size = ls.value_or(get_or(e, "SLURM_NTASKS_PER_NODE", ctx.size));
+            if (ctx.flavour == Flavour::SlurmPmix) {
+                ctx.pmix_namespace = *env_get(e, "PMIX_NAMESPACE");
+                long pr = *env_long(e, "PMIX_RANK");
+                if (pr != ctx.rank)
+                    ctx.trace.push_back("note: PMIX_RANK " + std::to_string(pr) +
+                                        " differs from SLURM_PROCID " + std::to_string(ctx.rank));
+            }
+            if (ctx.flavour == Flavour::SlurmPmi2) ctx.pmi_fd = env_long(e, "PMI_FD");
+            break;
+        }
+        case Flavour::OpenMpiMpirun:
+            ctx.rank = get_or(e, "OMPI_COMM_WORLD_RANK", 0);
+            ctx.size = get_or(e, "OMPI_COMM_WORLD_SIZE", 1);
+            ctx.local_rank = get_or(e, "OMPI_COMM_WORLD_LOCAL_RANK", 0);
+            ctx.local_size = get_or(e, "OMPI_COMM_WORLD_LOCAL_SIZE", 1);
+            ctx.node_index = get_or(e, "OMPI_COMM_WORLD_NODE_RANK", 0);
+            ctx.pmix_namespace = env_get(e, "PMIX_NAMESPACE").value_or("");
+            break;
+        case Flavour::Singleton:
+            break;
+    }
+    ctx.step = step_from_cgroups(parse_proc_cgroup(in.proc_self_cgroup));
+    if (ctx.step) {
+        ctx.trace.push_back("cgroup: uid " + std::to_string(ctx.step->uid) + " job " +
+                            std::to_string(ctx.step->job) + " step " + ctx.step->step);
+        auto ej = env_long(e, "SLURM_JOB_ID");
+        if (ej && *ej != ctx.step->job)
+            ctx.trace.push_back("note: SLURM_JOB_ID=" + std::to_string(*ej) +
+                                " ignored: the process's cgroup says job " +
+                                std::to_string(ctx.step->job));
+    } else {
+        ctx.trace.push_back("cgroup: not inside a Slurm step");
+    }
+    return ctx;
+}
+
+}  // namespace socker::pmi

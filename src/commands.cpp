@@ -1,0 +1,158 @@
+#include "commands.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "config.h"
+#include "error.hpp"
+#include "host.hpp"
+#include "image_store.hpp"
+#include "launch_context.hpp"
+#include "launcher/linux_sys.hpp"
+#include "launcher/plan.hpp"
+#include "policy.hpp"
+
+namespace socker {
+
+void host_entry(int pmi_fd) {
+    int keep = (pmi_fd > 2 && host::fd_is_socket(pmi_fd)) ? pmi_fd : -1;
+    host::sanitize_fds(keep);
+}
+
+namespace {
+
+std::string quote_argv(const std::vector<std::string>& argv) {
+    std::string out;
+    for (const auto& a : argv) {
+        if (!out.empty()) out += ' ';
+        bool plain = !a.empty() && a.find_first_of(" \t\"'\\$") == std::string::npos;
+        out += plain ? a : "'" + a + "'";
+    }
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20) c = '?';
+    return out;
+}
+
+std::string audit_record(const pmi::LaunchContext& ctx, const launcher::Identity& id,
+                         const std::string& image, const std::string& image_id,
+                         const std::string& cmd, const std::string& decision) {
+    std::string r = "user=" + id.name + " uid=" + std::to_string(id.uid);
+    if (ctx.step) r += " job=" + std::to_string(ctx.step->job) + " step=" + ctx.step->step;
+    else r += " job=- step=-";
+    r += " rank=" + std::to_string(ctx.rank) + " image=" + image + " digest=sha256:" +
+         (image_id.empty() ? "-" : image_id) + " cmd=" + cmd + " decision=" + decision;
+    return r;
+}
+
+Policy policy() { return host::load_policy(SOCKER_CONFIG_FILE); }
+
+}  // namespace
+
+int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix) {
+    const Policy pol = policy();
+    const launcher::Identity id = host::current_identity();
+
+    pmi::ProbeInput probe{env, host::read_text("/proc/self/cgroup"),
+                          env_long(env, "PMI_FD") ? host::fd_is_socket(static_cast<int>(*env_long(env, "PMI_FD")))
+                                                  : false};
+    const pmi::LaunchContext ctx = pmi::detect(probe);
+    if (r.verbose)
+        for (const auto& t : ctx.trace) std::fprintf(stderr, "%s%s\n", prefix.c_str(), t.c_str());
+
+    auto refuse = [&](const std::string& what, const std::string& why) {
+        host::audit(pol.log, audit_record(ctx, id, r.image, "", quote_argv(r.command), "refused: " + why));
+        throw_refused(what, why);
+    };
+    if (env.count("PMI_FD") && !probe.pmi_fd_is_socket)
+        refuse("PMI_FD=" + env.at("PMI_FD"), "not an open socket");
+    if (pol.require_slurm_step && !ctx.step)
+        refuse("launch", "not inside a Slurm job step (the admin requires one)");
+    if (ctx.step && ctx.step->uid != static_cast<long>(id.uid))
+        refuse("launch", "the Slurm step belongs to uid " + std::to_string(ctx.step->uid));
+
+    const image::ImageName name = image::parse_image_name(r.image);
+    host::check_store_dir(pol.image_store);
+    const image::Store store(pol.image_store);
+    const image::ImageRecord rec = store.find(name);
+
+    launcher::PlanInput in;
+    in.request = r;
+    in.ctx = ctx;
+    in.policy = pol;
+    in.id = id;
+    in.image = rec;
+    for (const auto& l : rec.layers) in.layer_dirs.push_back(store.layer_dir(l));
+    in.env = env;
+    in.host_cwd = host::cwd();
+    in.hostname = host::short_hostname();
+    in.devices = host::allowed_devices(pol.devices);
+    in.group_names = host::group_names(id);
+    launcher::ContainerSpec spec = launcher::make_spec(in);
+
+    if (r.dry_run) {
+        std::cout << launcher::to_json(spec) << "\n";
+        return 0;
+    }
+    host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(spec.argv), "launch"));
+    launcher::LinuxSys sys;
+    launcher::execute(spec, sys);
+}
+
+int run_command(const ImportRequest& r, const EnvMap&, const std::string&) {
+    const Policy pol = policy();
+    const launcher::Identity id = host::current_identity();
+    const image::ImageName name = image::parse_image_name(r.name);
+    if (r.user_store) throw_usage("--user: per-user stores are not supported yet");
+    if (pol.import_admin_store == "root" && id.uid != 0)
+        throw_refused("import into " + pol.image_store, "only root may import into the admin store");
+    int fd = host::open_source_as_user(r.source, id);
+    struct Close { int fd; ~Close() { ::close(fd); } } closer{fd};
+    auto res = image::import_image(pol.image_store, fd, r.source, name, ::isatty(2));
+    std::fprintf(stderr, "imported %s: id %.12s, %zu layer(s)%s, %.1f MiB in %.2f s\n", name.str().c_str(),
+                 res.record.id.c_str(), res.record.layers.size(), res.layers_reused ? " (already stored)" : "",
+                 static_cast<double>(res.record.size) / 1048576.0, res.seconds);
+    std::printf("sha256:%s\n", res.record.id.c_str());
+    return 0;
+}
+
+int run_command(const ImageListRequest& r, const EnvMap&, const std::string&) {
+    const Policy pol = policy();
+    if (r.user_store) throw_usage("--user: per-user stores are not supported yet");
+    image::Store store(pol.image_store);
+    std::printf("%-30s %-12s %-14s %10s  %s\n", "NAME", "TAG", "ID", "SIZE", "CREATED");
+    for (const auto& rec : store.list())
+        for (const auto& n : rec.names) {
+            auto colon = n.rfind(':');
+            std::printf("%-30s %-12s %-14.12s %8.1fMB  %s\n", n.substr(0, colon).c_str(), n.substr(colon + 1).c_str(),
+                        rec.id.c_str(), static_cast<double>(rec.size) / 1e6, rec.created.c_str());
+        }
+    return 0;
+}
+
+int run_command(const ImageRemoveRequest& r, const EnvMap&, const std::string&) {
+    const Policy pol = policy();
+    const launcher::Identity id = host::current_identity();
+    const image::ImageName name = image::parse_image_name(r.name);
+    if (r.user_store) throw_usage("--user: per-user stores are not supported yet");
+    if (pol.import_admin_store == "root" && id.uid != 0)
+        throw_refused("rm from " + pol.image_store, "only root may change the admin store");
+    image::remove_image(pol.image_store, name);
+    std::printf("removed %s\n", name.str().c_str());
+    return 0;
+}
+
+int run_command(const ImageInspectRequest& r, const EnvMap&, const std::string&) {
+    const Policy pol = policy();
+    image::Store store(pol.image_store);
+    std::cout << image::record_to_json(store.find(image::parse_image_name(r.name)));
+    return 0;
+}
+
+int run_command(const VersionRequest&, const EnvMap&, const std::string&) {
+    std::printf("socker-mpi %s (PMIx %s, hwloc %s)\n", SOCKER_VERSION, SOCKER_PMIX_VERSION, SOCKER_HWLOC_VERSION);
+    return 0;
+}
+
+}  // namespace socker

@@ -1,0 +1,45 @@
+// socker-mpi: environ + argv -> LaunchContext -> UserRequest -> ValidatedRequest -> ContainerSpec
+// -> execute(). main() is the only reader of environ and the only place errors are caught.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <variant>
+
+#include "commands.hpp"
+#include "env.hpp"
+#include "error.hpp"
+#include "launch_context.hpp"
+#include "request.hpp"
+
+int main(int argc, char** argv, char** envp) {
+    using namespace socker;
+    if (argc < 1 || argv[0] == nullptr) {
+        static const char msg[] = "socker-mpi: refusing to run with an empty argument vector\n";
+        (void)!::write(2, msg, sizeof msg - 1);
+        return static_cast<int>(Exit::Refused);
+    }
+    // The user's environment is captured once, as a value; the privileged phase runs with none.
+    const EnvMap user_env = env_from_environ(envp);
+    ::clearenv();
+    ::setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+    const std::string prefix =
+        "socker-mpi[rank " + (pmi::rank_hint(user_env) ? std::to_string(*pmi::rank_hint(user_env)) : "-") + "]: ";
+    int pmi_fd = -1;
+    if (auto v = env_long(user_env, "PMI_FD")) pmi_fd = static_cast<int>(*v);
+    try {
+        host_entry(pmi_fd);
+        std::vector<std::string> args(argv + 1, argv + argc);
+        UserRequest req = parse_command_line(args);
+        return std::visit([&](auto&& r) { return run_command(r, user_env, prefix); }, req);
+    } catch (const HelpRequested& h) {
+        std::cout << h.text;
+        return 0;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s%s\n", prefix.c_str(), e.what());
+        return static_cast<int>(e.code());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%sinternal error: %s\n", prefix.c_str(), e.what());
+        return static_cast<int>(Exit::Internal);
+    }
+}

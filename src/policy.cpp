@@ -1,0 +1,124 @@
+#include "policy.hpp"
+
+#include <sstream>
+
+#include "error.hpp"
+
+namespace socker {
+
+namespace {
+
+std::string trim(const std::string& s) {
+    auto b = s.find_first_not_of(" \t");
+    if (b == std::string::npos) return {};
+    auto e = s.find_last_not_of(" \t");
+    return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::istringstream in(v);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        item = trim(item);
+        if (!item.empty()) out.push_back(item);
+    }
+    return out;
+}
+
+[[noreturn]] void bad(const std::string& origin, int line, const std::string& what) {
+    throw Error(Exit::Config, "admin config", origin + ":" + std::to_string(line), 0, what);
+}
+
+bool parse_bool(const std::string& origin, int line, const std::string& key, const std::string& v) {
+    if (v == "yes" || v == "true" || v == "1") return true;
+    if (v == "no" || v == "false" || v == "0") return false;
+    bad(origin, line, "key '" + key + "' wants yes or no, got '" + v + "'");
+}
+
+std::vector<std::string> absolute_paths(const std::string& origin, int line,
+                                        const std::string& key, const std::string& v) {
+    auto list = split_list(v);
+    for (const auto& p : list)
+        if (p.empty() || p[0] != '/')
+            bad(origin, line, "key '" + key + "': '" + p + "' is not an absolute path");
+    return list;
+}
+
+const char* const kNodeKeys[] = {"bind", "distribution", "membind", "cpus_per_rank"};
+
+}  // namespace
+
+const std::vector<std::string>& builtin_denied_destinations() {
+    static const std::vector<std::string> v = {
+        "/", "/proc", "/sys", "/dev", "/etc/passwd", "/etc/group", "/etc/shadow",
+        "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc",
+    };
+    return v;
+}
+
+Policy parse_policy(const std::string& text, const std::string& origin) {
+    Policy p;
+    std::istringstream in(text);
+    std::string raw;
+    int line = 0;
+    NodeBinding* section = nullptr;
+    while (std::getline(in, raw)) {
+        ++line;
+        std::string s = trim(raw);
+        if (s.empty() || s[0] == '#') continue;
+        if (s.front() == '[') {
+            if (s.back() != ']') bad(origin, line, "unterminated section header");
+            std::string name = trim(s.substr(1, s.size() - 2));
+            if (name.rfind("node:", 0) != 0 || trim(name.substr(5)).empty())
+                bad(origin, line, "unknown section '" + name + "' (expected [node:GLOB])");
+            p.node_bindings.push_back({trim(name.substr(5)), {}});
+            section = &p.node_bindings.back();
+            continue;
+        }
+        auto eq = s.find('=');
+        if (eq == std::string::npos) bad(origin, line, "expected 'key = value'");
+        std::string key = trim(s.substr(0, eq)), v = trim(s.substr(eq + 1));
+        if (section) {
+            bool known = false;
+            for (const char* k : kNodeKeys) known = known || key == k;
+            if (!known) bad(origin, line, "unknown key '" + key + "' in [node:" + section->pattern + "]");
+            section->settings[key] = v;
+            continue;
+        }
+        if (key == "image_store") {
+            if (v.empty() || v[0] != '/') bad(origin, line, "image_store must be an absolute path");
+            p.image_store = v;
+        } else if (key == "runtime_dir") {
+            if (v.empty() || v[0] != '/') bad(origin, line, "runtime_dir must be an absolute path");
+            p.runtime_dir = v;
+        } else if (key == "user_store") {
+            p.user_store = parse_bool(origin, line, key, v);
+        } else if (key == "import_admin_store") {
+            if (v != "root" && v != "users") bad(origin, line, "import_admin_store wants root or users");
+            p.import_admin_store = v;
+        } else if (key == "user_binds") {
+            p.user_binds = parse_bool(origin, line, key, v);
+        } else if (key == "bind_allowed_prefixes") {
+            p.bind_allowed_prefixes = absolute_paths(origin, line, key, v);
+        } else if (key == "bind_denied_destinations") {
+            p.bind_denied_destinations = absolute_paths(origin, line, key, v);
+        } else if (key == "devices") {
+            p.devices = absolute_paths(origin, line, key, v);
+        } else if (key == "env_deny") {
+            p.env_deny = split_list(v);
+        } else if (key == "require_slurm_step") {
+            p.require_slurm_step = parse_bool(origin, line, key, v);
+        } else if (key == "log") {
+            if (v == "syslog") p.log = LogDest::Syslog;
+            else if (v == "none") p.log = LogDest::None;
+            else if (v == "stderr") p.log = LogDest::Stderr;
+            else bad(origin, line, "log wants syslog, stderr or none");
+        } else {
+            bad(origin, line, "unknown key '" + key + "'");
+        }
+    }
+    return p;
+}
+
+}  // namespace socker

@@ -1,0 +1,43 @@
+// Admin policy: /etc/socker-mpi/socker-mpi.conf, root-owned and not group/world-writable.
+// Format: "key = value" lines, '#' comments, and "[node:GLOB]" sections holding per-node
+// binding defaults. Unknown keys are errors. Every key and its default is documented in
+// docs/config.md and in the installed example file.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace socker {
+
+enum class LogDest { Syslog, None, Stderr };
+
+struct NodeBinding {
+    std::string pattern;  // fnmatch glob on the short host name
+    std::map<std::string, std::string> settings;  // bind, distribution, membind, cpus_per_rank
+};
+
+struct Policy {
+    std::string image_store = "/var/lib/socker-mpi/images";   // admin store
+    std::string runtime_dir = "/var/lib/socker-mpi/mnt";     // staging mount point (root-owned)
+    bool user_store = true;            // users may keep images in ~/.local/share/socker-mpi
+    std::string import_admin_store = "root";  // who may import into the admin store: root | users
+    bool user_binds = true;
+    std::vector<std::string> bind_allowed_prefixes = {"/home", "/scratch", "/tmp", "/work"};
+    std::vector<std::string> bind_denied_destinations;  // added to the built-in list
+    std::vector<std::string> devices = {"/dev/infiniband/*", "/dev/cxi*", "/dev/hfi1_*",
+                                        "/dev/xpmem", "/dev/knem", "/dev/nvidia*",
+                                        "/dev/nvidia-caps/*", "/dev/kfd", "/dev/dri/*"};
+    std::vector<std::string> env_deny = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+    bool require_slurm_step = true;
+    LogDest log = LogDest::Syslog;
+    std::vector<NodeBinding> node_bindings;
+};
+
+// Pure: text -> Policy. Throws Error(Exit::Config) naming the file, line and key.
+Policy parse_policy(const std::string& text, const std::string& origin);
+
+// Built-in destinations no bind may target, whatever the config says.
+const std::vector<std::string>& builtin_denied_destinations();
+
+}  // namespace socker

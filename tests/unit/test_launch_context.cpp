@@ -1,0 +1,119 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "launch_context.hpp"
+
+namespace socker::pmi {
+namespace {
+
+std::string slurp(const std::string& name) {
+    std::ifstream in(std::string(SOCKER_FIXTURES) + "/env/" + name);
+    EXPECT_TRUE(in) << name;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+ProbeInput fixture(const std::string& name, bool pmi_socket = false) {
+    return {env_from_text(slurp(name + ".env")), slurp(name + ".cgroup"), pmi_socket};
+}
+
+// Captured from `srun --mpi=pmix -n 2` on the dev cluster (rank 1).
+TEST(LaunchContext, SrunPmix) {
+    auto c = detect(fixture("pmix"));
+    EXPECT_EQ(c.flavour, Flavour::SlurmPmix);
+    EXPECT_EQ(c.rank, 1);
+    EXPECT_EQ(c.size, 2);
+    EXPECT_EQ(c.local_rank, 1);
+    EXPECT_EQ(c.local_size, 2);
+    EXPECT_EQ(c.pmix_namespace.rfind("slurm.pmix.", 0), 0u);
+    ASSERT_TRUE(c.step);
+    EXPECT_EQ(c.step->uid, 1001);
+    EXPECT_EQ(c.step->step, "0");
+    EXPECT_EQ(c.trace.front(), "probe slurm+pmix: taken");
+}
+
+TEST(LaunchContext, SrunPmi2NeedsAVerifiedSocket) {
+    auto c = detect(fixture("pmi2", true));
+    EXPECT_EQ(c.flavour, Flavour::SlurmPmi2);
+    ASSERT_TRUE(c.pmi_fd);
+    EXPECT_EQ(*c.pmi_fd, 13);
+    EXPECT_EQ(c.rank, 1);
+    // Same environment but PMI_FD is not a socket: PMI2 is rejected, plain Slurm taken.
+    auto d = detect(fixture("pmi2", false));
+    EXPECT_EQ(d.flavour, Flavour::SlurmPlain);
+    EXPECT_FALSE(d.pmi_fd);
+    bool said = false;
+    for (const auto& t : d.trace) said = said || t == "probe slurm+pmi2: rejected (PMI_FD is not an open socket)";
+    EXPECT_TRUE(said);
+}
+
+TEST(LaunchContext, SrunWithoutMpiPlugin) {
+    auto c = detect(fixture("none"));
+    EXPECT_EQ(c.flavour, Flavour::SlurmPlain);
+    EXPECT_EQ(c.rank, 1);
+    EXPECT_EQ(c.local_size, 2);
+    ASSERT_TRUE(c.step);
+}
+
+TEST(LaunchContext, Mpirun) {
+    auto c = detect(fixture("mpirun"));
+    EXPECT_EQ(c.flavour, Flavour::OpenMpiMpirun);
+    EXPECT_EQ(c.rank, 1);
+    EXPECT_EQ(c.size, 2);
+    EXPECT_EQ(c.local_rank, 1);
+    EXPECT_FALSE(c.step);  // mpirun outside Slurm: no step cgroup
+}
+
+TEST(LaunchContext, Singleton) {
+    auto c = detect({EnvMap{{"HOME", "/root"}}, "", false});
+    EXPECT_EQ(c.flavour, Flavour::Singleton);
+    EXPECT_EQ(c.rank, 0);
+    EXPECT_EQ(c.size, 1);
+    EXPECT_EQ(c.trace.size(), 6u);  // five probes + cgroup line
+}
+
+TEST(LaunchContext, FakedJobIdIsIgnoredInFavourOfCgroup) {
+    auto in = fixture("pmix");
+    in.env["SLURM_JOB_ID"] = "999";
+    auto c = detect(in);
+    ASSERT_TRUE(c.step);
+    EXPECT_NE(c.step->job, 999);
+    bool noted = false;
+    for (const auto& t : c.trace) noted = noted || t.find("SLURM_JOB_ID=999 ignored") != std::string::npos;
+    EXPECT_TRUE(noted);
+}
+
+TEST(LaunchContext, CgroupParsing) {
+    auto s = step_from_cgroups(parse_proc_cgroup(
+        "6:freezer:/slurm_n1/uid_1002/job_17/step_batch\n4:memory:/slurm_n1/uid_1002/job_17/step_batch/task_0\n"));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->uid, 1002);
+    EXPECT_EQ(s->job, 17);
+    EXPECT_EQ(s->step, "batch");
+    // Controllers that disagree: no step.
+    EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup(
+        "6:freezer:/slurm_n1/uid_1002/job_17/step_0\n3:cpuset:/slurm_n1/uid_1002/job_18/step_0\n")));
+    EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup("4:memory:/user.slice/job_17/step_0\n")));
+}
+
+TEST(LaunchContext, TasksPerNodeGivesLocalSize) {
+    EnvMap e = {{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "7"},
+                {"SLURM_LOCALID", "1"}, {"SLURM_NODEID", "2"}, {"SLURM_TASKS_PER_NODE", "3(x2),1"}};
+    auto c = detect({e, "", false});
+    EXPECT_EQ(c.flavour, Flavour::SlurmPlain);
+    EXPECT_EQ(c.local_size, 1);
+    e["SLURM_NODEID"] = "1";
+    EXPECT_EQ(detect({e, "", false}).local_size, 3);
+}
+
+TEST(LaunchContext, RankHint) {
+    EXPECT_EQ(rank_hint({{"SLURM_PROCID", "3"}}), 3);
+    EXPECT_EQ(rank_hint({{"OMPI_COMM_WORLD_RANK", "4"}}), 4);
+    EXPECT_FALSE(rank_hint({{"SLURM_PROCID", "x"}}));
+}
+
+}  // namespace
+}  // namespace socker::pmi

@@ -1,0 +1,159 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "error.hpp"
+#include "plan.hpp"
+
+namespace socker::launcher {
+namespace {
+
+PlanInput input() {
+    PlanInput in;
+    in.request.image = "demo";
+    in.request.command = {"/opt/probe"};
+    in.id.uid = 1001;
+    in.id.gid = 1001;
+    in.id.groups = {1001};
+    in.id.name = "alice";
+    in.id.home = "/home/alice";
+    in.image.id = std::string(64, 'a');
+    in.image.layers = {std::string(64, 'b')};
+    in.layer_dirs = {"/store/layers/bbb"};
+    in.env = {{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.3.0/"},
+              {"PMIX_DSTORE_21_BASE_PATH", "/var/spool/slurmd/pmix.3.0//pmix_dstor_ds21_1"},
+              {"PMIX_GDS_MODULE", "ds21,ds12,hash"},
+              {"PATH", "/host/only/bin:/usr/bin"},
+              {"LD_PRELOAD", "/evil.so"},
+              {"SLURM_PROCID", "0"}};
+    in.host_cwd = "/home/alice/run";
+    in.group_names = {{1001, "alice"}};
+    return in;
+}
+
+const MountOp* find(const ContainerSpec& s, const std::string& target) {
+    for (const auto& m : s.mounts)
+        if (m.target == target) return &m;
+    return nullptr;
+}
+
+TEST(Plan, SharesWhatMpiNeedsAtTheSamePaths) {
+    auto s = make_spec(input());
+    ASSERT_TRUE(find(s, "/dev/shm"));
+    EXPECT_EQ(find(s, "/dev/shm")->source, "/dev/shm");
+    auto* pmix = find(s, "/var/spool/slurmd/pmix.3.0");
+    ASSERT_TRUE(pmix) << "PMIx server dir must be bound at the same path";
+    EXPECT_EQ(pmix->check, SourceCheck::OwnedByUser);
+    // The dstore path is inside the server dir: one bind covers it.
+    EXPECT_FALSE(find(s, "/var/spool/slurmd/pmix.3.0/pmix_dstor_ds21_1"));
+    ASSERT_TRUE(find(s, "/proc"));
+    EXPECT_EQ(find(s, "/proc")->kind, MountKind::Proc);
+    EXPECT_EQ(find(s, "/home/alice")->check, SourceCheck::AsUser);
+}
+
+TEST(Plan, EveryUserControlledSourceIsCheckedAsTheUser) {
+    auto in = input();
+    in.request.binds = {{"/scratch/x", "/data", true}};
+    auto s = make_spec(in);
+    for (const auto& m : s.mounts) {
+        if (m.kind != MountKind::Bind) continue;
+        bool launcher_chosen = m.source == "/sys" || m.source.rfind("/dev/", 0) == 0 || m.source == "/tmp" ||
+                               m.source.rfind("/etc/", 0) == 0;
+        if (!launcher_chosen) {
+            EXPECT_NE(m.check, SourceCheck::Trusted) << m.source;
+        }
+        EXPECT_TRUE(m.nosuid) << m.target;
+    }
+    auto* d = find(s, "/data");
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->user_bind);
+    EXPECT_TRUE(d->read_only);
+    EXPECT_TRUE(d->nodev);
+}
+
+TEST(Plan, EnvironmentDenyListImagePathAndPmixMapping) {
+    auto in = input();
+    in.image.config.env = {"PATH=/opt/img/bin:/usr/bin", "PMIX_RANK=7", "FOO=bar"};
+    auto s = make_spec(in);
+    EXPECT_FALSE(s.env.count("LD_PRELOAD"));
+    EXPECT_EQ(s.env.at("PATH"), "/opt/img/bin:/usr/bin");
+    EXPECT_EQ(s.env.at("FOO"), "bar");
+    EXPECT_FALSE(s.env.count("PMIX_RANK")) << "image may not override launcher variables";
+    EXPECT_EQ(s.env.at("PMIX_MCA_gds"), "ds21,ds12,hash");
+    EXPECT_EQ(s.env.at("HOME"), "/home/alice");
+    EXPECT_EQ(s.env.at("USER"), "alice");
+    EXPECT_EQ(s.path, (std::vector<std::string>{"/opt/img/bin", "/usr/bin"}));
+}
+
+TEST(Plan, CommandFromImageWhenNoneGiven) {
+    auto in = input();
+    in.request.command.clear();
+    in.image.config.entrypoint = {"/entry"};
+    in.image.config.cmd = {"--default"};
+    EXPECT_EQ(make_spec(in).argv, (std::vector<std::string>{"/entry", "--default"}));
+    in.request.command = {"x"};
+    EXPECT_EQ(make_spec(in).argv, (std::vector<std::string>{"/entry", "x"}));
+    in.image.config = {};
+    in.request.command.clear();
+    try {
+        make_spec(in);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::Usage);
+    }
+}
+
+TEST(Plan, WorkingDirectory) {
+    auto in = input();
+    EXPECT_EQ(make_spec(in).cwd, "/home/alice/run");
+    in.host_cwd = "/opt/elsewhere";  // not an allowed bind prefix: not bound
+    in.image.config.working_dir = "/work";
+    auto s = make_spec(in);
+    EXPECT_EQ(s.cwd, "/work");
+    EXPECT_FALSE(find(s, "/opt/elsewhere"));
+    in.host_cwd = "/scratch/job";
+    s = make_spec(in);
+    EXPECT_EQ(s.cwd, "/scratch/job");
+    EXPECT_EQ(find(s, "/scratch/job")->check, SourceCheck::AsUser);
+}
+
+TEST(Plan, UserBindsRefusedWhenAdminDisablesThem) {
+    auto in = input();
+    in.policy.user_binds = false;
+    in.request.binds = {{"/scratch/x", "/data", false}};
+    try {
+        make_spec(in);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::Refused);
+    }
+}
+
+TEST(Plan, PasswdAndGroupFiles) {
+    auto in = input();
+    auto s = make_spec(in);
+    auto* pw = find(s, "/etc/passwd");
+    ASSERT_TRUE(pw);
+    EXPECT_NE(pw->data.find("alice:x:1001:1001::/home/alice:"), std::string::npos);
+    auto* gr = find(s, "/etc/group");
+    ASSERT_TRUE(gr);
+    EXPECT_NE(gr->data.find("alice:x:1001:"), std::string::npos);
+}
+
+TEST(Plan, PmixDirectoriesKeepOnlyOutermost) {
+    EnvMap e = {{"PMIX_SERVER_TMPDIR", "/tmp/ompi.vm.1001/pid.9"},
+                {"PMIX_DSTORE_21_BASE_PATH", "/tmp/ompi.vm.1001/pid.9/pmix_dstor_ds21_9"},
+                {"OMPI_MCA_orte_top_session_dir", "/tmp/ompi.vm.1001"},
+                {"PMIX_DSTORE_ESH_BASE_PATH", "relative/ignored"}};
+    EXPECT_EQ(pmix_directories(e), (std::vector<std::string>{"/tmp/ompi.vm.1001"}));
+}
+
+TEST(Plan, DryRunJsonIsDeterministic) {
+    auto a = to_json(make_spec(input()));
+    auto b = to_json(make_spec(input()));
+    EXPECT_EQ(a, b);
+    EXPECT_NE(a.find("\"owned-by-user\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace socker::launcher

@@ -1,0 +1,56 @@
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "policy.hpp"
+
+namespace socker {
+namespace {
+
+TEST(Policy, DefaultsWhenEmpty) {
+    auto p = parse_policy("# nothing\n\n", "t");
+    EXPECT_EQ(p.image_store, "/var/lib/socker-mpi/images");
+    EXPECT_TRUE(p.require_slurm_step);
+    EXPECT_EQ(p.import_admin_store, "root");
+    EXPECT_EQ(p.log, LogDest::Syslog);
+}
+
+TEST(Policy, ParsesKeysAndNodeSections) {
+    auto p = parse_policy(
+        "image_store = /srv/images\nuser_binds = no\nrequire_slurm_step=no\n"
+        "bind_allowed_prefixes = /home, /scratch\nenv_deny = LD_PRELOAD,FOO\nlog = stderr\n"
+        "[node:gpu*]\nbind = numa\ncpus_per_rank = 8\n",
+        "t");
+    EXPECT_EQ(p.image_store, "/srv/images");
+    EXPECT_FALSE(p.user_binds);
+    EXPECT_FALSE(p.require_slurm_step);
+    EXPECT_EQ(p.bind_allowed_prefixes, (std::vector<std::string>{"/home", "/scratch"}));
+    EXPECT_EQ(p.env_deny, (std::vector<std::string>{"LD_PRELOAD", "FOO"}));
+    EXPECT_EQ(p.log, LogDest::Stderr);
+    ASSERT_EQ(p.node_bindings.size(), 1u);
+    EXPECT_EQ(p.node_bindings[0].pattern, "gpu*");
+    EXPECT_EQ(p.node_bindings[0].settings.at("bind"), "numa");
+}
+
+void expect_config_error(const std::string& text, const std::string& needle) {
+    try {
+        parse_policy(text, "/etc/socker-mpi/socker-mpi.conf");
+        FAIL() << "accepted: " << text;
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::Config);
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+}
+
+TEST(Policy, UnknownKeysAndBadValuesAreErrorsWithLineNumbers) {
+    expect_config_error("image_store = /x\nallow_root = yes\n", "socker-mpi.conf:2");
+    expect_config_error("allow_root = yes\n", "unknown key 'allow_root'");
+    expect_config_error("user_binds = maybe\n", "wants yes or no");
+    expect_config_error("image_store = relative\n", "absolute");
+    expect_config_error("[node:x]\nimage_store = /y\n", "unknown key 'image_store' in [node:x]");
+    expect_config_error("[global]\n", "unknown section");
+    expect_config_error("just words\n", "expected 'key = value'");
+    expect_config_error("bind_allowed_prefixes = /ok, rel\n", "'rel' is not an absolute path");
+}
+
+}  // namespace
+}  // namespace socker
