@@ -201,7 +201,13 @@ ContainerSpec make_spec(const PlanInput& in) {
     s.mounts.push_back(special(MountKind::File, "/etc/passwd", passwd_file(in.id)));
     s.mounts.push_back(special(MountKind::File, "/etc/group", group_file(in.id, in.group_names)));
     // PMIx server and Open MPI session directories, at the same paths, owned by the user.
-    for (const auto& d : pmix_directories(in.env)) {
+    std::vector<std::string> pmix_dirs = pmix_directories(in.env);
+    // Slurm's PMIx plugin tells the client (over PMIx, not the environment) to use
+    // <TmpFS>/spmix_appdir_<uid>_<job>.<step>: job and step from the cgroup, not from SLURM_*.
+    if (in.ctx.step && !in.slurm_tmpfs.empty())
+        pmix_dirs.push_back(lexically_normal(in.slurm_tmpfs) + "/spmix_appdir_" + std::to_string(in.id.uid) + "_" +
+                            std::to_string(in.ctx.step->job) + "." + in.ctx.step->step);
+    for (const auto& d : pmix_dirs) {
         if (under(d, "/tmp")) continue;  // already there with /tmp
         s.mounts.push_back(bind(d, d, false, SourceCheck::OwnedByUser));
     }

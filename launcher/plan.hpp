@@ -23,7 +23,8 @@ struct PlanInput {
     std::string host_cwd;                 // the cwd the rank was started in
     std::string hostname;
     std::vector<std::string> devices;     // device nodes present and allowed (host paths)
-    std::vector<std::pair<gid_t, std::string>> group_names;  // the user's groups, primary first
+    std::vector<std::pair<gid_t, std::string>> group_names;
+    std::string slurm_tmpfs;              // Slurm's TmpFS on this node ("" = not under Slurm)  // the user's groups, primary first
     std::optional<CpuBinding> binding;
 };
 

@@ -17,6 +17,9 @@
 namespace socker {
 
 void host_entry(int pmi_fd) {
+    // The privileged phase runs with root's gid too (files and mounts it creates are root's);
+    // the saved/real gid stay the user's until the one drop routine sets all three.
+    if (::geteuid() == 0 && ::getegid() != 0 && ::setegid(0) != 0) throw_errno("setegid", "0", errno);
     int keep = (pmi_fd > 2 && host::fd_is_socket(pmi_fd)) ? pmi_fd : -1;
     host::sanitize_fds(keep);
 }
@@ -89,6 +92,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     in.hostname = host::short_hostname();
     in.devices = host::allowed_devices(pol.devices);
     in.group_names = host::group_names(id);
+    if (ctx.step) in.slurm_tmpfs = host::slurm_tmpfs(SOCKER_SLURM_CONF, env_get(env, "SLURMD_NODENAME").value_or(in.hostname));
     launcher::ContainerSpec spec = launcher::make_spec(in);
 
     if (r.dry_run) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstring>
 #include <fstream>
@@ -137,6 +138,22 @@ int open_source_as_user(const std::string& path, const launcher::Identity& id) {
         throw Error(Exit::Usage, "import", path, 0, "is a directory (use layout:DIR for an OCI layout)");
     }
     return uo.fd;
+}
+
+std::string slurm_tmpfs(const std::string& slurm_conf, const std::string& node) {
+    std::ifstream in(slurm_conf);
+    std::string line, value = "/tmp";
+    while (std::getline(in, line)) {
+        auto eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        std::string key = line.substr(0, eq);
+        for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (key == "tmpfs") value = line.substr(eq + 1, line.find_first_of(" \t#", eq + 1) - eq - 1);
+    }
+    for (const char* pat : {"%n", "%h"})
+        for (auto pos = value.find(pat); pos != std::string::npos; pos = value.find(pat))
+            value.replace(pos, 2, node);
+    return value;
 }
 
 void audit(LogDest dest, const std::string& record) {

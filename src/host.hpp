@@ -31,6 +31,10 @@ std::vector<std::string> allowed_devices(const std::vector<std::string>& pattern
 // Open a file as the user for reading ("-" is stdin).
 int open_source_as_user(const std::string& path, const launcher::Identity& id);
 
+// Slurm's TmpFS from the admin's slurm.conf (default /tmp), %n/%h expanded to the node name.
+// The PMIx plugin keeps its per-step "spmix_appdir_<uid>_<job>.<step>" there.
+std::string slurm_tmpfs(const std::string& slurm_conf, const std::string& node);
+
 // One syslog record (or stderr line) per launch and per refusal.
 void audit(LogDest dest, const std::string& record);
 

@@ -1,0 +1,33 @@
+# Shared helpers for the integration tests. They run as root (the harness) and launch everything
+# under test as the unprivileged test user through the installed setuid binary:
+#   SOCKER_TEST_USER   the user (scripts/check creates it; default smpi-test)
+#   SOCKER_BIN         the launcher (default /usr/local/bin/socker-mpi, setuid root)
+set -uo pipefail
+U=${SOCKER_TEST_USER:-smpi-test}
+BIN=${SOCKER_BIN:-/usr/local/bin/socker-mpi}
+IMG=${SOCKER_TEST_IMAGE:-demo}
+UID_U=$(id -u "$U") || { echo "FAIL: test user $U missing"; exit 1; }
+GID_U=$(id -g "$U")
+HOME_U=$(getent passwd "$U" | cut -d: -f6)
+FAILS=0
+PASSES=0
+T=${TEST_NAME:-$(basename "$0" .sh)}
+
+# as_user CMD...: run in the user's home, with a login-like environment.
+as_user() { (cd "$HOME_U" && runuser -u "$U" -- env -i HOME="$HOME_U" USER="$U" LOGNAME="$U" \
+  PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"); }
+pass() { PASSES=$((PASSES + 1)); echo "ok   - $T: $*"; }
+fail() { FAILS=$((FAILS + 1)); echo "FAIL - $T: $*"; }
+assert_eq() {  # assert_eq WHAT EXPECTED ACTUAL
+  if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi; }
+assert_contains() {  # assert_contains WHAT HAYSTACK NEEDLE
+  if [[ "$2" == *"$3"* ]]; then pass "$1"; else fail "$1: '$3' not in output:"; echo "$2" | head -20 | sed 's/^/    | /'; fi; }
+assert_not_contains() {
+  if [[ "$2" != *"$3"* ]]; then pass "$1"; else fail "$1: '$3' unexpectedly in output:"; echo "$2" | head -20 | sed 's/^/    | /'; fi; }
+# probe_value OUTPUT RANK KEY: the value the probe printed (first match).
+probe_value() { grep -m1 "^probe\[$2\] $3=" <<<"$1" | cut -d= -f2-; }
+mount_snapshot() { awk '{ $1=""; $2=""; print }' /proc/self/mountinfo | sort; }
+finish() {
+  echo "$T: $PASSES passed, $FAILS failed"
+  [[ $FAILS -eq 0 ]]
+}
