@@ -4,9 +4,13 @@
 #include <string>
 
 #include "env.hpp"
+#include "policy.hpp"
 #include "request.hpp"
 
 namespace socker {
+
+// The admin policy from the compiled-in path, with its ownership checks.
+Policy load_admin_policy();
 
 // Entry hygiene (fds, umask, dumpable) before anything else.
 void host_entry(int pmi_fd);
