@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -54,6 +55,8 @@ std::string audit_record(const pmi::LaunchContext& ctx, const launcher::Identity
 Policy load_admin_policy() { return host::load_policy(SOCKER_CONFIG_FILE); }
 
 int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix) {
+    // The image name is checked before anything touches the filesystem.
+    const image::ImageName name = image::parse_image_name(r.image);
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
 
@@ -75,10 +78,16 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     if (ctx.step && ctx.step->uid != static_cast<long>(id.uid))
         refuse("launch", "the Slurm step belongs to uid " + std::to_string(ctx.step->uid));
 
-    const image::ImageName name = image::parse_image_name(r.image);
     host::check_store_dir(pol.image_store);
     const image::Store store(pol.image_store);
-    const image::ImageRecord rec = store.find(name);
+    image::ImageRecord rec;
+    try {
+        rec = store.find(name);
+    } catch (const Error& e) {
+        host::audit(pol.log, audit_record(ctx, id, name.str(), "", quote_argv(r.command),
+                                          std::string("refused: ") + e.what()));
+        throw;
+    }
 
     launcher::PlanInput in;
     in.request = r;
@@ -91,9 +100,21 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     in.host_cwd = host::cwd();
     in.hostname = host::short_hostname();
     in.devices = host::allowed_devices(pol.devices);
+    for (const auto& d : r.devices) {
+        if (!host::matches_any(d, pol.devices)) refuse("--device " + d, "not in the admin's device allow-list");
+        if (std::find(in.devices.begin(), in.devices.end(), d) == in.devices.end())
+            throw Error(Exit::Io, "--device", d, ENOENT, "not present on this node");
+    }
     in.group_names = host::group_names(id);
     if (ctx.step) in.slurm_tmpfs = host::slurm_tmpfs(SOCKER_SLURM_CONF, env_get(env, "SLURMD_NODENAME").value_or(in.hostname));
-    launcher::ContainerSpec spec = launcher::make_spec(in);
+    launcher::ContainerSpec spec;
+    try {
+        spec = launcher::make_spec(in);
+    } catch (const Error& e) {
+        host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(r.command),
+                                          std::string("refused: ") + e.what()));
+        throw;
+    }
 
     if (r.dry_run) {
         std::cout << launcher::to_json(spec) << "\n";
@@ -101,7 +122,13 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     }
     host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(spec.argv), "launch"));
     launcher::LinuxSys sys;
-    launcher::execute(spec, sys);
+    try {
+        launcher::execute(spec, sys);
+    } catch (const Error& e) {
+        host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(spec.argv),
+                                          std::string(e.code() == Exit::Refused ? "refused: " : "failed: ") + e.what()));
+        throw;
+    }
 }
 
 int run_command(const VersionRequest&, const EnvMap&, const std::string&) {

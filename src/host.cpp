@@ -1,6 +1,7 @@
 #include "host.hpp"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <grp.h>
 #include <pwd.h>
@@ -128,6 +129,12 @@ std::vector<std::string> allowed_devices(const std::vector<std::string>& pattern
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
+}
+
+bool matches_any(const std::string& path, const std::vector<std::string>& globs) {
+    for (const auto& g : globs)
+        if (::fnmatch(g.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+    return false;
 }
 
 int open_source_as_user(const std::string& path, const launcher::Identity& id) {

@@ -28,6 +28,7 @@ std::string cwd();
 std::string short_hostname();
 // Character devices matching the admin's allow-list patterns that exist on this node.
 std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns);
+bool matches_any(const std::string& path, const std::vector<std::string>& globs);
 // Open a file as the user for reading ("-" is stdin).
 int open_source_as_user(const std::string& path, const launcher::Identity& id);
 

@@ -14,7 +14,8 @@
 
 int main(int argc, char** argv, char** envp) {
     using namespace socker;
-    if (argc < 1 || argv[0] == nullptr) {
+    // Since Linux 5.18 an execve with argc == 0 arrives as argc 1 with an empty argv[0].
+    if (argc < 1 || argv[0] == nullptr || argv[0][0] == '\0') {
         static const char msg[] = "socker-mpi: refusing to run with an empty argument vector\n";
         (void)!::write(2, msg, sizeof msg - 1);
         return static_cast<int>(Exit::Refused);

@@ -36,7 +36,12 @@ namespace {
 const std::vector<std::string> kRunOptions = {
     "--bind", "-v", "--volume", "--env", "-e", "--workdir", "-w", "--dry-run", "--verbose",
     "--cpu-bind", "--distribution", "--membind", "--cpus-per-rank", "--report-bindings",
-    "--help", "--version"};
+    "--help", "--version", "--device"};
+
+// Options other container tools have for gaining privilege: recognised, and refused as such.
+const std::vector<std::string> kPrivilegeOptions = {
+    "--privileged", "--cap-add", "--cap-drop", "--user", "-u", "--uid", "--gid", "--group-add",
+    "--security-opt", "--userns", "--pid", "--net", "--network", "--ipc", "--device-cgroup-rule"};
 
 void add_binding_options(CLI::App& app, BindingOptions& b) {
     app.add_option("--bind", b.bind, "placement: none|hwthread|core|l3|numa|socket")
@@ -75,6 +80,8 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
         ->check(CLI::PositiveNumber);
     app.add_flag("--report-bindings", run.binding.report, "print each rank's binding");
     app.add_option("-e,--env", run.env_set, "set KEY=VALUE in the container (repeatable)")->allow_extra_args(false);
+    app.add_option("--device", run.devices, "pass a device node from the admin's allow-list (repeatable)")
+        ->allow_extra_args(false);
     app.add_option("-w,--workdir", run.workdir, "working directory inside the container");
     app.add_flag("--dry-run", run.dry_run, "print the container spec as JSON, do not launch");
     app.add_flag("--verbose", run.verbose, "explain decisions (repeat for more)");
@@ -131,8 +138,12 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     std::vector<std::string> rest = run_cmd->parsed() ? run_cmd->remaining() : app.remaining();
     if (rest.empty()) throw_usage("no image given (usage: socker-mpi [OPTIONS] IMAGE [CMD...])");
     if (rest[0].size() > 1 && rest[0][0] == '-') {
-        std::string msg = "unknown option '" + rest[0] + "'";
         std::string opt = rest[0].substr(0, rest[0].find('='));
+        // Options other tools have for gaining privilege: recognised, and refused as such.
+        if (std::find(kPrivilegeOptions.begin(), kPrivilegeOptions.end(), opt) != kPrivilegeOptions.end())
+            throw_refused(opt, "socker-mpi never grants privileges: ranks run as the submitting user, "
+                               "with no capabilities, in the host's PID and network namespaces");
+        std::string msg = "unknown option '" + rest[0] + "'";
         if (auto s = spellcheck(opt, kRunOptions)) msg += ", did you mean '" + *s + "'?";
         throw_usage(msg);
     }
@@ -152,6 +163,8 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
             run.binding.bind = bind_opt;
         }
     }
+    for (const auto& d : run.devices)
+        if (d.empty() || d[0] != '/') throw_usage("--device '" + d + "': expected an absolute path");
     for (const auto& kv : run.env_set)
         if (kv.find('=') == std::string::npos || kv[0] == '=')
             throw_usage("--env '" + kv + "': expected KEY=VALUE");

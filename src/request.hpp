@@ -28,6 +28,7 @@ struct RunRequest {
     std::vector<std::string> command;  // empty: the image's Entrypoint/Cmd
     std::vector<BindRequest> binds;
     std::vector<std::string> env_set;  // KEY=VALUE given with -e
+    std::vector<std::string> devices;  // --device PATH: must be in the admin's allow-list
     std::optional<std::string> workdir;
     BindingOptions binding;
     bool dry_run = false;

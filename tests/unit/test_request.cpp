@@ -71,6 +71,24 @@ TEST(Request, ImageSubcommands) {
     EXPECT_EQ(p.binding.bind, "core");
 }
 
+TEST(Request, PrivilegeOptionsAreRefusedNotJustUnknown) {
+    for (std::vector<std::string> a : {std::vector<std::string>{"--privileged", "img", "x"},
+                                       {"-v", "/a:/b", "--cap-add=SYS_ADMIN", "img"},
+                                       {"--user", "0", "img"},
+                                       {"-u", "0:0", "img"}}) {
+        try {
+            parse(a);
+            FAIL() << a[0];
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::Refused) << e.what();
+            EXPECT_NE(std::string(e.what()).find("never grants privileges"), std::string::npos);
+        }
+    }
+    // After the image, the same words belong to the command.
+    auto r = std::get<RunRequest>(parse({"img", "tool", "--privileged"}));
+    EXPECT_EQ(r.command.back(), "--privileged");
+}
+
 TEST(Request, BindSpecs) {
     EXPECT_THROW(parse_bind("relative:/x"), Error);
     EXPECT_THROW(parse_bind("/a:/b:rx"), Error);
