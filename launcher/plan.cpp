@@ -65,6 +65,33 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
+std::vector<DeviceRule> parse_devices_list(const std::string& text) {
+    std::vector<DeviceRule> out;
+    std::istringstream in(text);
+    std::string type, nums, access;
+    while (in >> type >> nums >> access) {
+        DeviceRule r;
+        r.type = type.empty() ? 'a' : type[0];
+        auto colon = nums.find(':');
+        auto num = [](const std::string& x) { return x == "*" ? -1L : std::stol(x); };
+        if (colon != std::string::npos) {
+            r.major = num(nums.substr(0, colon));
+            r.minor = num(nums.substr(colon + 1));
+        }
+        if (access.find('r') != std::string::npos) out.push_back(r);
+    }
+    return out;
+}
+
+bool device_allowed(const std::vector<DeviceRule>& rules, char type, long major, long minor) {
+    for (const auto& r : rules) {
+        if (r.type == 'a') return true;
+        if (r.type == type && (r.major == -1 || r.major == major) && (r.minor == -1 || r.minor == minor))
+            return true;
+    }
+    return false;
+}
+
 std::vector<std::string> pmix_directories(const EnvMap& env) {
     std::set<std::string> dirs;
     for (const char* k : {"PMIX_SERVER_TMPDIR", "PMIX_DSTORE_21_BASE_PATH", "PMIX_DSTORE_ESH_BASE_PATH",

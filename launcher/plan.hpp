@@ -44,4 +44,16 @@ std::string group_file(const Identity& id, const std::vector<std::pair<gid_t, st
 
 extern const char* const kDefaultPath;
 
+// cgroup v1 devices.list rules ("a *:* rwm", "c 195:* rw"), for intersecting the device
+// allow-list with what the step's devices cgroup permits.
+struct DeviceRule {
+    char type = 'a';           // a, c or b
+    long major = -1, minor = -1;  // -1 = '*'
+};
+std::vector<DeviceRule> parse_devices_list(const std::string& text);
+bool device_allowed(const std::vector<DeviceRule>& rules, char type, long major, long minor);
+
+
+
+
 }  // namespace socker::launcher

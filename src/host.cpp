@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 
 #include "error.hpp"
 #include "launcher/linux_sys.hpp"
+#include "launcher/plan.hpp"
 
 namespace socker::host {
 
@@ -101,6 +103,22 @@ std::vector<std::pair<gid_t, std::string>> group_names(const launcher::Identity&
     return out;
 }
 
+namespace {
+std::string read_text_or_empty(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    if (in) ss << in.rdbuf();
+    return ss.str();
+}
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string l;
+    while (std::getline(in, l)) out.push_back(l);
+    return out;
+}
+}  // namespace
+
 std::string cwd() {
     char buf[PATH_MAX];
     if (!::getcwd(buf, sizeof buf)) return "/";
@@ -115,13 +133,27 @@ std::string short_hostname() {
 }
 
 std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns) {
+    // The devices cgroup of this process (v1): "a *:* rwm" allows all; else "c MAJ:MIN rwm".
+    std::vector<launcher::DeviceRule> rules;
+    bool have_cgroup = false;
+    for (const auto& line : split_lines(read_text_or_empty("/proc/self/cgroup"))) {
+        auto a = line.find(':'), b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos || line.substr(a + 1, b - a - 1) != "devices") continue;
+        std::string list = read_text_or_empty("/sys/fs/cgroup/devices" + line.substr(b + 1) + "/devices.list");
+        if (!list.empty()) {
+            rules = launcher::parse_devices_list(list);
+            have_cgroup = true;
+        }
+    }
     std::vector<std::string> out;
     for (const auto& p : patterns) {
         glob_t g{};
         if (::glob(p.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
             for (size_t i = 0; i < g.gl_pathc; ++i) {
                 struct stat st {};
-                if (::lstat(g.gl_pathv[i], &st) == 0 && S_ISCHR(st.st_mode)) out.push_back(g.gl_pathv[i]);
+                if (::lstat(g.gl_pathv[i], &st) == 0 && S_ISCHR(st.st_mode) &&
+                    (!have_cgroup || launcher::device_allowed(rules, 'c', major(st.st_rdev), minor(st.st_rdev))))
+                    out.push_back(g.gl_pathv[i]);
             }
         }
         ::globfree(&g);

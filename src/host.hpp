@@ -26,7 +26,8 @@ std::vector<std::pair<gid_t, std::string>> group_names(const launcher::Identity&
 std::string read_text(const std::string& path);
 std::string cwd();
 std::string short_hostname();
-// Character devices matching the admin's allow-list patterns that exist on this node.
+// Character devices matching the admin's allow-list patterns that exist on this node and that
+// the process's devices cgroup (cgroup v1 devices.list; e.g. Slurm's ConstrainDevices) permits.
 std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns);
 bool matches_any(const std::string& path, const std::vector<std::string>& globs);
 // Open a file as the user for reading ("-" is stdin).

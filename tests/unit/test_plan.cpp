@@ -148,6 +148,28 @@ TEST(Plan, PmixDirectoriesKeepOnlyOutermost) {
     EXPECT_EQ(pmix_directories(e), (std::vector<std::string>{"/tmp/ompi.vm.1001"}));
 }
 
+TEST(Plan, DevicesCgroupRules) {
+    auto all = parse_devices_list("a *:* rwm\n");
+    EXPECT_TRUE(device_allowed(all, 'c', 231, 192));
+    auto some = parse_devices_list("c 1:3 rwm\nc 195:* rw\nc 231:5 m\n");
+    EXPECT_TRUE(device_allowed(some, 'c', 1, 3));
+    EXPECT_TRUE(device_allowed(some, 'c', 195, 254));
+    EXPECT_FALSE(device_allowed(some, 'c', 231, 5)) << "mknod-only rule does not allow opening";
+    EXPECT_FALSE(device_allowed(some, 'b', 1, 3));
+    EXPECT_FALSE(device_allowed({}, 'c', 1, 3));
+}
+
+TEST(Plan, DevicesAreBoundWithDeviceAccess) {
+    auto in = input();
+    in.devices = {"/dev/infiniband/uverbs0"};
+    auto s = make_spec(in);
+    auto* d = find(s, "/dev/infiniband/uverbs0");
+    ASSERT_TRUE(d);
+    EXPECT_FALSE(d->nodev);
+    EXPECT_TRUE(d->nosuid);
+    EXPECT_EQ(d->check, SourceCheck::Trusted);
+}
+
 TEST(Plan, DryRunJsonIsDeterministic) {
     auto a = to_json(make_spec(input()));
     auto b = to_json(make_spec(input()));
