@@ -62,6 +62,10 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     CLI::App app{"socker-mpi: run MPI ranks in containers, in place, as the user, inside the Slurm step",
                  "socker-mpi"};
     app.set_help_all_flag("--help-all", "all help");
+    app.footer("Run a rank:   srun -n N socker-mpi [OPTIONS] IMAGE [CMD [ARGS...]]\n"
+               "Everything after IMAGE is the command; without one the image's Entrypoint/Cmd run.\n"
+               "Exit codes: the command's own; 64 usage, 65 bad image, 70 internal, 74 I/O,\n"
+               "77 refused by policy, 78 bad admin config, 126/127 command not executable/found.");
     app.prefix_command();  // everything after IMAGE belongs to the command
     app.require_subcommand(0, 1);
 
