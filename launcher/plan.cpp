@@ -166,8 +166,8 @@ EnvMap container_env(const PlanInput& in) {
         auto eq = kv.find('=');
         env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    if (in.binding && in.request.binding.cpus_per_rank && !env.count("OMP_NUM_THREADS"))
-        env["OMP_NUM_THREADS"] = std::to_string(*in.request.binding.cpus_per_rank);
+    for (const auto& [k, v] : in.binding_env)
+        if (!env.count(k)) env[k] = v;
     return env;
 }
 

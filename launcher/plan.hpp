@@ -26,6 +26,7 @@ struct PlanInput {
     std::vector<std::pair<gid_t, std::string>> group_names;
     std::string slurm_tmpfs;              // Slurm's TmpFS on this node ("" = not under Slurm)  // the user's groups, primary first
     std::optional<CpuBinding> binding;
+    EnvMap binding_env;                   // e.g. OMP_NUM_THREADS, unless the user set it
 };
 
 ContainerSpec make_spec(const PlanInput& in);

@@ -14,6 +14,7 @@
 #include "launcher/linux_sys.hpp"
 #include "launcher/plan.hpp"
 #include "policy.hpp"
+#include "rank_binding.hpp"
 
 namespace socker {
 
@@ -107,6 +108,14 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     }
     in.group_names = host::group_names(id);
     if (ctx.step) in.slurm_tmpfs = host::slurm_tmpfs(SOCKER_SLURM_CONF, env_get(env, "SLURMD_NODENAME").value_or(in.hostname));
+    // Placement: pure planning over this machine's topology, inside the inherited cpuset.
+    const topology::RankBinding rb = topology::binding_for_rank(r.binding, env, pol, in.hostname, ctx.rank,
+                                                                ctx.local_rank, ctx.local_size);
+    if (r.verbose)
+        for (const auto& t : rb.trace) std::fprintf(stderr, "%s%s\n", prefix.c_str(), t.c_str());
+    if (r.binding.report && !rb.report.empty()) std::fprintf(stderr, "%s%s\n", prefix.c_str(), rb.report.c_str());
+    in.binding = rb.binding;
+    in.binding_env = rb.env;
     launcher::ContainerSpec spec;
     try {
         spec = launcher::make_spec(in);
