@@ -3,24 +3,25 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <memory>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "error.hpp"
+#include "image_formats.hpp"
+#include "image_layer.hpp"
 #include "spellcheck.hpp"
 
 namespace fs = std::filesystem;
@@ -49,6 +50,8 @@ std::string record_to_json(const ImageRecord& r) {
               {"layers", r.layers},
               {"created", r.created},
               {"format", r.format},
+              {"manifest_digest", r.manifest_digest},
+              {"architecture", r.architecture},
               {"size", r.size},
               {"config",
                {{"Env", r.config.env},
@@ -68,6 +71,8 @@ ImageRecord record_from_json(const std::string& text, const std::string& origin)
         r.layers = j.at("layers").get<std::vector<std::string>>();
         r.created = j.value("created", "");
         r.format = j.value("format", "");
+        r.manifest_digest = j.value("manifest_digest", "");
+        r.architecture = j.value("architecture", "");
         r.size = j.value("size", 0ULL);
         const auto& c = j.at("config");
         r.config.env = c.value("Env", std::vector<std::string>{});
@@ -75,10 +80,10 @@ ImageRecord record_from_json(const std::string& text, const std::string& origin)
         r.config.cmd = c.value("Cmd", std::vector<std::string>{});
         r.config.working_dir = c.value("WorkingDir", "");
         r.config.user = c.value("User", "");
-        static const std::regex hex(R"(^[0-9a-f]{64}$)");
-        if (!std::regex_match(r.id, hex)) throw std::runtime_error("bad id");
+        if (!formats::is_sha256_hex(r.id)) throw std::runtime_error("bad id");
+        if (r.layers.empty()) throw std::runtime_error("no layers");
         for (const auto& l : r.layers)
-            if (!std::regex_match(l, hex)) throw std::runtime_error("bad layer id");
+            if (!formats::is_sha256_hex(l)) throw std::runtime_error("bad layer id");
         return r;
     } catch (const std::exception& e) {
         throw Error(Exit::BadImage, "read image record", origin, 0, e.what());
@@ -101,11 +106,25 @@ std::string escape_ref(const std::string& ref) {
     return out;
 }
 
+bool exists_nofollow(const std::string& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0;
+}
+
 }  // namespace
 
 bool Store::layer_present(const std::string& diff_id) const {
     struct stat st {};
-    return ::stat(layer_dir(diff_id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    return formats::is_sha256_hex(diff_id) && ::lstat(layer_dir(diff_id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+unsigned long long Store::layer_size(const std::string& diff_id) const {
+    try {
+        json j = json::parse(read_file(layer_dir(diff_id) + ".json"));
+        return j.value("content_bytes", 0ULL);
+    } catch (const std::exception&) {
+        return 0;
+    }
 }
 
 std::vector<ImageRecord> Store::list() const {
@@ -117,7 +136,13 @@ std::vector<ImageRecord> Store::list() const {
     for (; it != end; it.increment(ec))
         if (it->path().extension() == ".json") files.push_back(it->path());
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) out.push_back(record_from_json(read_file(f), f));
+    for (const auto& f : files) {
+        try {
+            out.push_back(record_from_json(read_file(f), f));
+        } catch (const Error& e) {
+            if (e.err() != ENOENT) throw;  // removed meanwhile
+        }
+    }
     return out;
 }
 
@@ -132,213 +157,58 @@ ImageRecord Store::find(const ImageName& name) const {
         std::string msg = "no such image in " + root_;
         std::string plain = name.tag == "latest" ? name.repo : name.str();
         std::vector<std::string> cands;
-        for (const auto& k : known) cands.push_back(name.tag == "latest" && k.size() > 7 &&
-                                                    k.compare(k.size() - 7, 7, ":latest") == 0
-                                                ? k.substr(0, k.size() - 7) : k);
+        for (const auto& k : known)
+            cands.push_back(name.tag == "latest" && k.size() > 7 && k.compare(k.size() - 7, 7, ":latest") == 0
+                                ? k.substr(0, k.size() - 7)
+                                : k);
         if (auto s = spellcheck(plain, cands)) msg += "; did you mean '" + *s + "'?";
         throw Error(Exit::BadImage, "image", name.str(), 0, msg);
     }
-    static const std::regex hex(R"(^[0-9a-f]{64}$)");
-    if (!std::regex_match(id, hex)) throw Error(Exit::BadImage, "image ref", ref, 0, "corrupt");
+    if (!formats::is_sha256_hex(id)) throw Error(Exit::BadImage, "image ref", ref, 0, "corrupt");
     auto rec = record_from_json(read_file(root_ + "/images/" + id + ".json"), id);
     for (const auto& l : rec.layers)
         if (!layer_present(l)) throw Error(Exit::BadImage, "image", name.str(), 0, "layer " + l + " missing");
     return rec;
 }
 
-// ---------------------------------------------------------------- import
+// ---------------------------------------------------------------- store plumbing
 namespace {
 
-struct Sha256 {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    Sha256() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
-    ~Sha256() { EVP_MD_CTX_free(ctx); }
-    void update(const void* p, size_t n) { EVP_DigestUpdate(ctx, p, n); }
-    std::string hex() {
-        unsigned char md[32];
-        unsigned int n = 0;
-        EVP_DigestFinal_ex(ctx, md, &n);
-        static const char* d = "0123456789abcdef";
-        std::string s;
-        for (unsigned i = 0; i < n; ++i) { s += d[md[i] >> 4]; s += d[md[i] & 15]; }
-        return s;
-    }
-};
-
-std::string sha256_of(const std::string& data) {
-    Sha256 h;
-    h.update(data.data(), data.size());
-    return h.hex();
-}
-
-using ArchivePtr = std::unique_ptr<archive, int (*)(archive*)>;
-
-// Decompressed byte stream of `outer` (raw format), hashed as it is read: the layer's diff id.
-struct HashingStream {
-    archive* outer = nullptr;
-    Sha256 sha;
-    unsigned long long bytes = 0;
-    char buf[1 << 16];
-    bool progress = false;
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
-};
-
-la_ssize_t hashing_read(archive* a, void* client, const void** out) {
-    auto* s = static_cast<HashingStream*>(client);
-    la_ssize_t n = archive_read_data(s->outer, s->buf, sizeof s->buf);
-    if (n < 0) {
-        archive_set_error(a, archive_errno(s->outer), "%s", archive_error_string(s->outer));
-        return -1;
-    }
-    s->sha.update(s->buf, static_cast<size_t>(n));
-    s->bytes += static_cast<unsigned long long>(n);
-    if (s->progress) {
-        auto now = std::chrono::steady_clock::now();
-        if (now - s->last > std::chrono::milliseconds(200) || n == 0) {
-            double secs = std::chrono::duration<double>(now - s->start).count();
-            double mib = static_cast<double>(s->bytes) / 1048576.0;
-            std::fprintf(stderr, "\r  unpacking  %8.1f MiB  %7.1f MiB/s", mib, secs > 0 ? mib / secs : 0.0);
-            s->last = now;
-        }
-    }
-    *out = s->buf;
-    return n;
-}
-
-// Entry path, normalised; empty for the root entry. Refuses absolute paths and "..".
-std::string safe_relative(const char* raw, const std::string& what) {
-    if (!raw) throw Error(Exit::BadImage, "layer entry", "", 0, what + " without a name");
-    std::string p(raw);
-    if (!p.empty() && p[0] == '/') throw Error(Exit::BadImage, "layer entry", p, 0, what + " is an absolute path");
-    std::vector<std::string> parts;
-    std::istringstream in(p);
-    std::string c;
-    while (std::getline(in, c, '/')) {
-        if (c.empty() || c == ".") continue;
-        if (c == "..") throw Error(Exit::BadImage, "layer entry", p, 0, what + " contains '..'");
-        parts.push_back(c);
-    }
-    std::string out;
-    for (const auto& x : parts) out += (out.empty() ? "" : "/") + x;
-    return out;
-}
-
-struct LayerStats {
-    std::string diff_id;
-    unsigned long long bytes_read = 0, content = 0;
-    unsigned dropped = 0;
-};
-
-// Unpacks one layer stream into dest (an empty directory). Whiteouts become overlayfs whiteouts
-// (0/0 character devices) and opaque markers trusted.overlay.opaque=y, so that overlayfs applies
-// Docker's semantics when layers are stacked.
-LayerStats unpack_layer(int fd, const std::string& dest, bool progress) {
-    ArchivePtr outer(archive_read_new(), archive_read_free);
-    archive_read_support_filter_all(outer.get());
-    archive_read_support_format_raw(outer.get());
-    if (archive_read_open_fd(outer.get(), fd, 1 << 16) != ARCHIVE_OK)
-        throw Error(Exit::BadImage, "read layer", dest, 0, archive_error_string(outer.get()));
-    archive_entry* e = nullptr;
-    if (archive_read_next_header(outer.get(), &e) != ARCHIVE_OK)
-        throw Error(Exit::BadImage, "read layer", dest, 0, archive_error_string(outer.get()));
-
-    HashingStream hs;
-    hs.outer = outer.get();
-    hs.progress = progress;
-    ArchivePtr in(archive_read_new(), archive_read_free);
-    archive_read_support_format_tar(in.get());
-    archive_read_support_format_gnutar(in.get());
-    if (archive_read_open(in.get(), &hs, nullptr, hashing_read, nullptr) != ARCHIVE_OK)
-        throw Error(Exit::BadImage, "read layer", dest, 0, archive_error_string(in.get()));
-
-    ArchivePtr out(archive_write_disk_new(), archive_write_free);
-    int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-    if (geteuid() == 0) flags |= ARCHIVE_EXTRACT_OWNER;
-    archive_write_disk_set_options(out.get(), flags);
-
-    int destfd = ::open(dest.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    int cwd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (destfd < 0 || cwd < 0 || ::fchdir(destfd) != 0) throw_errno("open", dest, errno);
-    struct Restore {
-        int cwd, destfd;
-        ~Restore() { if (::fchdir(cwd) != 0) {} ::close(cwd); ::close(destfd); }
-    } restore{cwd, destfd};
-
-    LayerStats st;
-    int r;
-    while ((r = archive_read_next_header(in.get(), &e)) == ARCHIVE_OK) {
-        std::string path = safe_relative(archive_entry_pathname(e), "entry");
-        if (path.empty()) continue;  // "./": the layer root itself
-        if (const char* hl = archive_entry_hardlink(e)) {
-            std::string target = safe_relative(hl, "hard link target of " + path);
-            archive_entry_set_hardlink(e, target.c_str());
-        }
-        archive_entry_set_pathname(e, path.c_str());
-        std::string base = path.substr(path.rfind('/') + 1);
-        std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-        if (base == ".wh..wh..opq") {  // opaque directory
-            std::string d = dir;
-            ::mkdir(d.c_str(), 0755);
-            if (::lsetxattr(d.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0)
-                throw_errno("mark opaque", d, errno);
-            continue;
-        }
-        if (base.rfind(".wh.", 0) == 0) {  // whiteout of a lower file
-            std::string victim = (dir == "." ? "" : dir + "/") + base.substr(4);
-            if (victim.empty() || base.size() == 4) { ++st.dropped; continue; }
-            if (::mknod(victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0 && errno != EEXIST)
-                throw_errno("whiteout", victim, errno);
-            continue;
-        }
-        mode_t type = archive_entry_filetype(e);
-        if (!archive_entry_hardlink(e) && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
-            ++st.dropped;  // device nodes, FIFOs, sockets: never part of an image
-            continue;
-        }
-        archive_entry_set_perm(e, archive_entry_perm(e) & ~(S_ISUID | S_ISGID));
-        archive_entry_xattr_clear(e);  // no file capabilities, no foreign xattrs
-        if (archive_write_header(out.get(), e) != ARCHIVE_OK)
-            throw Error(Exit::BadImage, "unpack", path, 0, archive_error_string(out.get()));
-        if (type == AE_IFREG && archive_entry_size(e) > 0) {
-            const void* buf;
-            size_t size;
-            la_int64_t off;
-            int rr;
-            while ((rr = archive_read_data_block(in.get(), &buf, &size, &off)) == ARCHIVE_OK) {
-                if (archive_write_data_block(out.get(), buf, size, off) != ARCHIVE_OK)
-                    throw Error(Exit::Io, "write", path, 0, archive_error_string(out.get()));
-                st.content += size;
-            }
-            if (rr != ARCHIVE_EOF)
-                throw Error(Exit::BadImage, "read", path, 0, archive_error_string(in.get()));
-        }
-        if (archive_write_finish_entry(out.get()) != ARCHIVE_OK)
-            throw Error(Exit::Io, "finish", path, 0, archive_error_string(out.get()));
-    }
-    if (r != ARCHIVE_EOF)
-        throw Error(Exit::BadImage, "read layer", "", 0, archive_error_string(in.get()));
-    if (archive_write_close(out.get()) != ARCHIVE_OK)
-        throw Error(Exit::Io, "unpack", dest, 0, archive_error_string(out.get()));
-    // The hash covers the whole decompressed stream, trailing padding included.
-    const void* dummy;
-    while (hashing_read(in.get(), &hs, &dummy) > 0) {}
-    if (progress) std::fputc('\n', stderr);
-    st.diff_id = hs.sha.hex();
-    st.bytes_read = hs.bytes;
-    return st;
-}
-
-class StoreLock {
+class FileLock {
 public:
-    explicit StoreLock(const std::string& root) {
-        fd_ = ::open((root + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd_ < 0) throw_errno("open lock", root + "/.lock", errno);
-        if (::flock(fd_, LOCK_EX) != 0) throw_errno("lock", root + "/.lock", errno);
+    FileLock(const std::string& path, int op = LOCK_EX) : path_(path) {
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd_ < 0) throw_errno("open lock", path, errno);
+        while (::flock(fd_, op) != 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd_);
+            throw_errno("lock", path, e);
+        }
     }
-    ~StoreLock() { ::close(fd_); }
+    ~FileLock() { release(); }
+    void release() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
 private:
+    std::string path_;
     int fd_ = -1;
+};
+
+struct Paths {
+    std::string root;
+    std::string layer(const std::string& d) const { return root + "/layers/" + d; }
+    std::string layer_info(const std::string& d) const { return root + "/layers/" + d + ".json"; }
+    std::string alias(const std::string& b) const { return root + "/aliases/" + b; }
+    std::string record(const std::string& id) const { return root + "/images/" + id + ".json"; }
+    std::string ref(const ImageName& n) const { return root + "/refs/" + escape_ref(n.str()); }
+    std::string meta_lock() const { return root + "/.lock"; }
+    std::string bucket_lock(const std::string& d) const { return root + "/locks/" + d.substr(0, 2); }
+    std::string tmp() const { return root + "/tmp"; }
 };
 
 void ensure_dir(const std::string& p, mode_t mode) {
@@ -347,18 +217,37 @@ void ensure_dir(const std::string& p, mode_t mode) {
 
 void write_atomically(const std::string& path, const std::string& content) {
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) throw_errno("create", tmp, errno);
-        size_t off = 0;
-        while (off < content.size()) {
-            ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-            if (n < 0) { int e = errno; ::close(fd); ::unlink(tmp.c_str()); throw_errno("write", tmp, e); }
-            off += static_cast<size_t>(n);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) throw_errno("create", tmp, errno);
+    size_t off = 0;
+    while (off < content.size()) {
+        ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            throw_errno("write", path, e);
         }
-        if (::fsync(fd) != 0 || ::close(fd) != 0) { int e = errno; ::unlink(tmp.c_str()); throw_errno("write", tmp, e); }
+        off += static_cast<size_t>(n);
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) { int e = errno; ::unlink(tmp.c_str()); throw_errno("rename", path, e); }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        throw_errno("write", path, e);
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        throw_errno("rename", path, e);
+    }
+}
+
+std::optional<std::string> read_hex_file(const std::string& path) {
+    std::ifstream in(path);
+    std::string s;
+    if (!in || !std::getline(in, s) || !formats::is_sha256_hex(s)) return std::nullopt;
+    return s;
 }
 
 std::string now_rfc3339() {
@@ -368,119 +257,815 @@ std::string now_rfc3339() {
     return buf;
 }
 
-void prepare_store(const std::string& root) {
-    ensure_dir(root, 0755);
-    for (const char* d : {"/layers", "/images", "/refs", "/tmp"}) ensure_dir(root + d, 0755);
-    ::chmod((root + "/tmp").c_str(), 0700);
+void prepare_store(const Paths& p) {
+    ensure_dir(p.root, 0755);
+    for (const char* d : {"/layers", "/images", "/refs", "/aliases"}) ensure_dir(p.root + d, 0755);
+    ensure_dir(p.root + "/tmp", 0700);
+    ensure_dir(p.root + "/locks", 0700);
 }
 
-// Anything under tmp/ is an interrupted import: imports hold the store lock for their whole
-// run, so when we hold it nothing else is building there.
-void clear_stale(const std::string& root) {
+std::string random_suffix() {
+    static std::mt19937_64 rng{std::random_device{}() ^ static_cast<unsigned long long>(::getpid())};
+    static const char* d = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string s;
+    for (int i = 0; i < 10; ++i) s += d[rng() % 36];
+    return s;
+}
+
+// Is the import owning work dir `dir` still running? It holds flock(LOCK_EX) on the dir.
+bool import_alive(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    bool alive = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);
+    return alive;
+}
+
+std::vector<std::string> dir_names(const std::string& dir) {
+    std::vector<std::string> out;
     std::error_code ec;
-    for (auto& e : fs::directory_iterator(root + "/tmp", ec)) fs::remove_all(e.path(), ec);
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+        out.push_back(it->path().filename());
+    return out;
+}
+
+// A layer is in use when a live import marked it (checked first) or a record lists it.
+bool layer_in_use(const Paths& p, const std::string& d) {
+    for (const auto& n : dir_names(p.tmp()))
+        if (n.rfind("import-", 0) == 0 && exists_nofollow(p.tmp() + "/" + n + "/uses/" + d) &&
+            import_alive(p.tmp() + "/" + n))
+            return true;
+    for (const auto& r : Store(p.root).list())
+        if (std::find(r.layers.begin(), r.layers.end(), d) != r.layers.end()) return true;
+    return false;
+}
+
+// Removes layer d if nothing uses it. Returns the content bytes freed, or nullopt if kept.
+// With wait=false a busy lock bucket (an import unpacking) means: not now.
+std::optional<unsigned long long> collect_layer(const Paths& p, const std::string& d, bool wait = true) {
+    std::optional<FileLock> lk;
+    try {
+        lk.emplace(p.bucket_lock(d), wait ? LOCK_EX : LOCK_EX | LOCK_NB);
+    } catch (const Error& e) {
+        if (!wait && e.err() == EWOULDBLOCK) return std::nullopt;
+        throw;
+    }
+    if (!exists_nofollow(p.layer(d))) {
+        ::unlink(p.layer_info(d).c_str());
+        return std::nullopt;
+    }
+    if (layer_in_use(p, d)) return std::nullopt;
+    unsigned long long bytes = Store(p.root).layer_size(d);
+    const std::string trash = p.tmp() + "/gc-" + random_suffix();
+    if (::rename(p.layer(d).c_str(), trash.c_str()) != 0) throw_errno("rename", p.layer(d), errno);
+    ::unlink(p.layer_info(d).c_str());
+    lk.reset();
+    std::error_code ec;
+    fs::remove_all(trash, ec);
+    return bytes;
+}
+
+// Work dirs of dead imports and trash of interrupted removals. Under the meta lock, so that no
+// import is between creating its work dir and locking it.
+unsigned sweep_tmp(const Paths& p) {
+    FileLock meta(p.meta_lock());
+    unsigned n = 0;
+    for (const auto& name : dir_names(p.tmp())) {
+        const std::string path = p.tmp() + "/" + name;
+        if (name.rfind("import-", 0) == 0) {
+            int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                ::close(fd);
+                continue;  // alive
+            }
+            std::error_code ec;
+            fs::remove_all(path, ec);
+            if (fd >= 0) ::close(fd);
+        } else {
+            std::error_code ec;
+            fs::remove_all(path, ec);
+        }
+        ++n;
+    }
+    // Half-written records and refs of a killed writer (written under this lock).
+    for (const char* sub : {"/images", "/refs"})
+        for (const auto& name : dir_names(p.root + sub))
+            if (name.find(".tmp.") != std::string::npos) ::unlink((p.root + sub + "/" + name).c_str());
+    return n;
 }
 
 }  // namespace
 
-ImportResult import_image(const std::string& store_root, int fd, const std::string& source_label,
-                          const ImageName& name, bool progress) {
-    auto t0 = std::chrono::steady_clock::now();
-    prepare_store(store_root);
-    StoreLock lock(store_root);
-    clear_stale(store_root);
-
-    char tmpl[4096];
-    std::snprintf(tmpl, sizeof tmpl, "%s/tmp/import-XXXXXX", store_root.c_str());
-    if (!::mkdtemp(tmpl)) throw_errno("mkdtemp", store_root + "/tmp", errno);
-    const std::string work = tmpl;
-    struct Cleanup {
-        std::string dir;
-        ~Cleanup() { std::error_code ec; fs::remove_all(dir, ec); }
-    } cleanup{work};
-
-    const std::string layer_tmp = work + "/layer";
-    ensure_dir(layer_tmp, 0755);
-    LayerStats st;
-    try {
-        st = unpack_layer(fd, layer_tmp, progress);
-    } catch (Error& e) {
-        throw std::move(e).with_context("import " + source_label);
-    }
-    ::chmod(layer_tmp.c_str(), 0755);
-
-    ImportResult res;
-    res.bytes_read = st.bytes_read;
-    ImageRecord& rec = res.record;
-    rec.layers = {st.diff_id};
-    rec.format = "rootfs";
-    rec.created = now_rfc3339();
-    rec.size = st.content;
-    // A rootfs tarball has no image config: make the minimal Docker-style one, whose digest is
-    // the image id (so the same tarball imported twice gives the same id).
-    json config = {{"architecture", "amd64"},
-                   {"os", "linux"},
-                   {"config", json::object()},
-                   {"rootfs", {{"type", "layers"}, {"diff_ids", {"sha256:" + st.diff_id}}}}};
-    rec.id = sha256_of(config.dump());
-
-    const std::string layer_final = store_root + "/layers/" + st.diff_id;
-    struct stat sb {};
-    if (::lstat(layer_final.c_str(), &sb) == 0) {
-        res.layers_reused = true;  // same content already stored: keep the old copy
-    } else if (::rename(layer_tmp.c_str(), layer_final.c_str()) != 0) {
-        throw_errno("rename", layer_final, errno);
-    }
-    // Names: keep names of an existing record with this id; the new name moves here.
-    const std::string rec_path = store_root + "/images/" + rec.id + ".json";
-    if (::lstat(rec_path.c_str(), &sb) == 0) {
-        auto old = record_from_json(read_file(rec_path), rec_path);
-        rec.names = old.names;
-        rec.created = old.created;
-    }
-    // If the name pointed at another image, that image loses the name.
-    const std::string ref_path = store_root + "/refs/" + escape_ref(name.str());
-    std::ifstream oldref(ref_path);
-    std::string old_id;
-    if (oldref && std::getline(oldref, old_id) && old_id != rec.id) {
-        std::string op = store_root + "/images/" + old_id + ".json";
-        if (::lstat(op.c_str(), &sb) == 0) {
-            auto other = record_from_json(read_file(op), op);
-            other.names.erase(std::remove(other.names.begin(), other.names.end(), name.str()),
-                              other.names.end());
-            write_atomically(op, record_to_json(other));
+namespace {
+// Layers no record lists (left by killed imports or removals), their info files, dead aliases.
+unsigned collect_orphans(const Paths& p, bool wait) {
+    unsigned removed = 0;
+    std::set<std::string> used;
+    for (const auto& r : Store(p.root).list()) used.insert(r.layers.begin(), r.layers.end());
+    for (const auto& name : dir_names(p.root + "/layers")) {
+        if (formats::is_sha256_hex(name) && !used.count(name)) {
+            if (collect_layer(p, name, wait)) ++removed;
+        } else if (wait && name.size() == 69 && name.compare(64, 5, ".json") == 0 &&
+                   !exists_nofollow(p.layer(name.substr(0, 64)))) {
+            FileLock lk(p.bucket_lock(name.substr(0, 64)));
+            if (!exists_nofollow(p.layer(name.substr(0, 64)))) ::unlink((p.root + "/layers/" + name).c_str());
         }
     }
-    if (std::find(rec.names.begin(), rec.names.end(), name.str()) == rec.names.end())
-        rec.names.push_back(name.str());
-    write_atomically(rec_path, record_to_json(rec));
-    write_atomically(ref_path, rec.id + "\n");
+    for (const auto& name : dir_names(p.root + "/aliases")) {
+        auto target = read_hex_file(p.alias(name));
+        if (!target || !exists_nofollow(p.layer(*target))) ::unlink(p.alias(name).c_str());
+    }
+    return removed;
+}
+}  // namespace
+
+GcResult collect_garbage(const std::string& store_root) {
+    Paths p{store_root};
+    prepare_store(p);
+    GcResult g;
+    g.tmp_removed = sweep_tmp(p);
+    g.layers_removed = collect_orphans(p, true);
+    return g;
+}
+
+// ---------------------------------------------------------------- import
+namespace {
+
+struct LayerOutcome {
+    std::string blob;  // sha256 of the stored bytes
+    std::string diff;  // sha256 of the tar (the diff id)
+    bool reused = false;
+};
+
+struct Collected {  // what a single pass over an image archive found
+    std::map<std::string, std::string> small;          // path -> JSON (or other small) content
+    std::map<std::string, LayerOutcome> layers;        // path -> unpacked (or already stored) layer
+    std::map<std::string, std::string> links;          // path -> target path (symlinks, hard links)
+};
+
+std::string parent_of(const std::string& p) {
+    auto s = p.rfind('/');
+    return s == std::string::npos ? "" : p.substr(0, s);
+}
+
+// "a/b" + "../c" -> "c"; nullopt when it leaves the archive.
+std::optional<std::string> join_lexically(const std::string& dir, const std::string& target) {
+    if (!target.empty() && target[0] == '/') return std::nullopt;
+    std::vector<std::string> parts;
+    std::istringstream in(dir + "/" + target);
+    std::string c;
+    while (std::getline(in, c, '/')) {
+        if (c.empty() || c == ".") continue;
+        if (c == "..") {
+            if (parts.empty()) return std::nullopt;
+            parts.pop_back();
+        } else {
+            parts.push_back(c);
+        }
+    }
+    std::string out;
+    for (const auto& x : parts) out += (out.empty() ? "" : "/") + x;
+    return out;
+}
+
+std::string resolve_links(const Collected& c, std::string path) {
+    for (int i = 0; i < 16; ++i) {
+        auto it = c.links.find(path);
+        if (it == c.links.end()) return path;
+        path = it->second;
+    }
+    return path;
+}
+
+bool hex64_at(const std::string& s, size_t pos) {
+    return s.size() >= pos + 64 && formats::is_sha256_hex(std::string_view(s).substr(pos, 64));
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+    const size_t n = std::strlen(suffix);
+    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+// The first entry of the stream decides: image archives hold only names like these, rootfs
+// tarballs start with "./" or a directory.
+bool image_archive_path(const std::string& p, bool is_dir) {
+    static const std::set<std::string> fixed = {"manifest.json", "repositories", "index.json", "oci-layout",
+                                                "blobs", "blobs/sha256"};
+    if (fixed.count(p)) return true;
+    if (p.rfind("blobs/sha256/", 0) == 0) return p.size() == 13 + 64 && hex64_at(p, 13);
+    const auto slash = p.find('/');
+    if (slash == std::string::npos) {
+        if (is_dir) return p.size() == 64 && hex64_at(p, 0);
+        for (const char* ext : {".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".json"})
+            if (ends_with(p, ext)) return true;
+        return false;
+    }
+    const std::string rest = p.substr(slash);
+    return p.find('/', slash + 1) == std::string::npos && (rest == "/VERSION" || rest == "/json" || rest == "/layer.tar");
+}
+
+// After the fact: a "rootfs" that is an image archive: a valid manifest.json whose config file
+// is there, or an OCI index next to an oci-layout file.
+bool looks_like_image_archive(const std::string& dir) {
+    auto small_file = [&](const char* n) -> std::optional<std::string> {
+        struct stat st {};
+        const std::string path = dir + "/" + n;
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+            static_cast<size_t>(st.st_size) > formats::kMaxJsonBytes)
+            return std::nullopt;
+        return read_file(path);
+    };
+    try {
+        if (auto m = small_file("manifest.json")) {
+            auto entries = formats::parse_docker_manifest(*m);
+            return exists_nofollow(dir + "/" + entries.at(0).config);
+        }
+        if (auto i = small_file("index.json"); i && small_file("oci-layout")) {
+            formats::parse_oci_index(*i, "index.json");
+            return true;
+        }
+    } catch (const std::exception&) {
+    }
+    return false;
+}
+
+bool metadata_name(const std::string& p) {
+    const std::string base = p.substr(p.rfind('/') + 1);
+    return base == "manifest.json" || base == "repositories" || base == "index.json" || base == "oci-layout" ||
+           base == "json" || base == "VERSION" ||
+           (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0);
+}
+
+// A layer's name that claims its digest: "<hex>.tar" (podman) or "blobs/sha256/<hex>".
+std::string digest_hint(const std::string& p) {
+    if (p.size() == 68 && hex64_at(p, 0) && p.compare(64, 4, ".tar") == 0) return p.substr(0, 64);
+    if (p.size() == 13 + 64 && p.rfind("blobs/sha256/", 0) == 0 && hex64_at(p, 13)) return p.substr(13);
+    return {};
+}
+
+std::string short_id(const std::string& hex) { return hex.substr(0, 12); }
+
+class Importer {
+public:
+    Importer(std::string root, const ImportOptions& opt) : p_{std::move(root)}, opt_(opt) {
+        prepare_store(p_);
+        if (sweep_tmp(p_) > 0) collect_orphans(p_, false);  // what a killed import left
+        FileLock meta(p_.meta_lock());
+        std::string tmpl = p_.tmp() + "/import-XXXXXX";
+        std::vector<char> buf(tmpl.begin(), tmpl.end());
+        buf.push_back('\0');
+        if (!::mkdtemp(buf.data())) throw_errno("mkdtemp", p_.tmp(), errno);
+        work_ = buf.data();
+        work_fd_ = ::open(work_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (work_fd_ < 0 || ::flock(work_fd_, LOCK_EX | LOCK_NB) != 0) throw_errno("lock", work_, errno);
+        ensure_dir(work_ + "/uses", 0700);
+    }
+
+    ~Importer() {
+        // Failed or finished: drop the marks, then the layers this import created that nothing
+        // else uses (a failed import leaves nothing behind).
+        std::error_code ec;
+        fs::remove_all(work_ + "/uses", ec);
+        if (!committed_) {
+            for (const auto& d : published_) {
+                try {
+                    collect_layer(p_, d);
+                } catch (const std::exception&) {
+                }
+            }
+        }
+        fs::remove_all(work_, ec);
+        if (work_fd_ >= 0) ::close(work_fd_);
+    }
+    Importer(const Importer&) = delete;
+    Importer& operator=(const Importer&) = delete;
+
+    const Paths& paths() const { return p_; }
+    std::string new_layer_dir() {
+        std::string d = work_ + "/layer-" + std::to_string(++counter_);
+        ensure_dir(d, 0755);
+        return d;
+    }
+
+    // The stored diff id for a digest key (a diff id, or a blob digest seen before).
+    std::optional<std::string> stored(const std::string& key) const {
+        if (key.empty()) return std::nullopt;
+        if (exists_nofollow(p_.layer(key))) return key;
+        if (auto d = read_hex_file(p_.alias(key)); d && exists_nofollow(p_.layer(*d))) return d;
+        return std::nullopt;
+    }
+
+    // One layer from `src`. `key`: the digest the layer is expected to have, when known before
+    // reading it (a diff id or blob digest); `trusted`: the key comes from a verified config, so
+    // a mismatch is corruption. `expect_blob`: the blob digest the source must have ("" = any).
+    LayerOutcome ingest(ByteSource& src, const std::string& label, const std::string& key, bool trusted,
+                        const std::string& expect_blob) {
+        std::optional<FileLock> lk;
+        if (!key.empty()) {
+            lk.emplace(p_.bucket_lock(key));
+            if (auto d = stored(key)) return reuse(src, label, key, *d, trusted, expect_blob);
+        }
+        const std::string dir = new_layer_dir();
+        LayerResult r = unpack_layer(src, dir, label, unpack_options());
+        dropped_ += r.stats.dropped;
+        suid_ += r.stats.suid_cleared;
+        if (!expect_blob.empty() && r.digests.raw != expect_blob)
+            throw Error(Exit::BadImage, "verify", label, 0,
+                        "content is sha256:" + r.digests.raw + ", expected sha256:" + expect_blob +
+                            " (corrupted or tampered blob)");
+        if (trusted && r.digests.plain != key)
+            throw Error(Exit::BadImage, "verify", label, 0,
+                        "uncompressed content is sha256:" + r.digests.plain + ", the image config says sha256:" + key +
+                            " (corrupted or tampered layer)");
+        // Publishing needs the bucket of the diff id. Keep the key's bucket while taking it if
+        // possible (others waiting on the key then find the layer or its alias); never block on a
+        // second lock while holding one.
+        const std::string want = p_.bucket_lock(r.digests.plain);
+        if (lk && want != p_.bucket_lock(key)) {
+            std::optional<FileLock> second;
+            try {
+                second.emplace(want, LOCK_EX | LOCK_NB);
+            } catch (const Error& e) {
+                if (e.err() != EWOULDBLOCK) throw;
+            }
+            if (second) {
+                LayerOutcome o = publish(dir, r);
+                return o;
+            }
+            lk.reset();
+        }
+        if (!lk) lk.emplace(want);
+        return publish(dir, r);
+    }
+
+    UnpackOptions unpack_options() const { return UnpackOptions{opt_.xattr_ns, true}; }
+
+    // A layer unpacked by the caller into new_layer_dir(): store it under its diff id.
+    LayerOutcome adopt(const std::string& dir, const LayerResult& r) {
+        dropped_ += r.stats.dropped;
+        suid_ += r.stats.suid_cleared;
+        FileLock lk(p_.bucket_lock(r.digests.plain));
+        return publish(dir, r);
+    }
+
+    void mark_used(const std::string& d) {
+        int fd = ::open((work_ + "/uses/" + d).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) throw_errno("create", work_ + "/uses/" + d, errno);
+        ::close(fd);
+    }
+
+    void commit_done() { committed_ = true; }
+    unsigned unpacked() const { return static_cast<unsigned>(published_.size()); }
+    unsigned reused() const { return reused_; }
+    unsigned long dropped() const { return dropped_; }
+    unsigned long suid_cleared() const { return suid_; }
+
+private:
+    // Caller holds the bucket lock of the digests involved.
+    LayerOutcome reuse(ByteSource& src, const std::string& label, const std::string& key, const std::string& diff,
+                       bool trusted, const std::string& expect_blob) {
+        mark_used(diff);
+        LayerOutcome o;
+        if (trusted) {
+            // The diff id comes from a verified config: only the blob itself is left to check.
+            StreamDigests h = hash_source(src);
+            o.blob = h.raw;
+            o.diff = diff;
+        } else {
+            StreamDigests h = digest_layer(src, label);
+            o.blob = h.raw;
+            o.diff = h.plain;
+            if (h.raw != key && h.plain != key)
+                throw Error(Exit::BadImage, "verify", label, 0,
+                            "content is sha256:" + h.plain + ", its name says sha256:" + key);
+            if (h.plain != diff)
+                throw Error(Exit::BadImage, "verify", label, 0,
+                            "content is sha256:" + h.plain + ", the stored layer is sha256:" + diff);
+        }
+        if (!expect_blob.empty() && o.blob != expect_blob)
+            throw Error(Exit::BadImage, "verify", label, 0,
+                        "content is sha256:" + o.blob + ", expected sha256:" + expect_blob +
+                            " (corrupted or tampered blob)");
+        o.reused = true;
+        ++reused_;
+        return o;
+    }
+
+    // Caller holds the bucket lock of r.digests.plain.
+    LayerOutcome publish(const std::string& dir, const LayerResult& r) {
+        const std::string& d = r.digests.plain;
+        LayerOutcome o{r.digests.raw, d, false};
+        mark_used(d);
+        std::error_code ec;
+        if (exists_nofollow(p_.layer(d))) {  // someone else stored it meanwhile
+            fs::remove_all(dir, ec);
+            o.reused = true;
+            ++reused_;
+        } else {
+            json info = {{"diff_id", "sha256:" + d},
+                         {"content_bytes", r.stats.content_bytes},
+                         {"tar_bytes", r.digests.plain_bytes},
+                         {"imported", now_rfc3339()}};
+            write_atomically(p_.layer_info(d), info.dump() + "\n");
+            if (::rename(dir.c_str(), p_.layer(d).c_str()) != 0)
+                throw_errno("rename", p_.layer(d), errno);
+            published_.push_back(d);
+        }
+        if (r.digests.compressed && !exists_nofollow(p_.alias(r.digests.raw)))
+            write_atomically(p_.alias(r.digests.raw), d + "\n");
+        return o;
+    }
+
+    Paths p_;
+    const ImportOptions& opt_;
+    std::string work_;
+    int work_fd_ = -1;
+    int counter_ = 0;
+    bool committed_ = false;
+    std::vector<std::string> published_;
+    unsigned reused_ = 0;
+    unsigned long dropped_ = 0, suid_ = 0;
+};
+
+struct Resolved {  // an image found in a source, verified
+    std::string config_text;
+    std::string id;
+    formats::ParsedConfig config;
+    std::vector<std::string> layers;  // diff ids, lowest first
+    std::string format, manifest_digest;
+};
+
+std::string read_fd_limited(int fd, const std::string& what, size_t limit) {
+    std::string out;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_errno("read", what, errno);
+        if (n == 0) return out;
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > limit)
+            throw Error(Exit::BadImage, "read", what, 0, "larger than " + std::to_string(limit) + " bytes");
+    }
+}
+
+// OCI: index -> (nested indexes) -> manifest -> config + layers. `read_blob` returns a verified
+// JSON blob; `layer` ingests a layer blob given its descriptor and the diff id from the config.
+Resolved resolve_oci(const std::string& index_text, const std::string& tag, const std::string& where,
+                     const std::function<std::string(const formats::Descriptor&, const std::string&)>& read_blob,
+                     const std::function<LayerOutcome(const formats::Descriptor&, const std::string&, size_t)>& layer) {
+    using namespace formats;
+    const std::string idx_origin = where + "/index.json";
+    OciIndex idx = parse_oci_index(index_text, idx_origin);
+    Descriptor d = select_by_ref(idx, tag, idx_origin);
+    std::string text;
+    for (int depth = 0;; ++depth) {
+        if (depth > 4) throw Error(Exit::BadImage, "image", where, 0, "indexes nested too deeply");
+        const std::string origin = where + " manifest " + short_id(d.digest);
+        text = read_blob(d, origin);
+        DocKind k = media_kind(d.media_type);
+        if (k == DocKind::Unknown) k = sniff_kind(text, origin);
+        if (k == DocKind::Index) {
+            d = select_platform(parse_oci_index(text, origin), host_architecture(), origin);
+            continue;
+        }
+        if (k != DocKind::Manifest)
+            throw Error(Exit::BadImage, "image", origin, 0, "unsupported media type '" + d.media_type.substr(0, 80) + "'");
+        break;
+    }
+    Resolved r;
+    r.manifest_digest = d.digest;
+    OciManifest m = parse_oci_manifest(text, where + " manifest " + short_id(d.digest));
+    r.config_text = read_blob(m.config, where + " config " + short_id(m.config.digest));
+    r.id = m.config.digest;
+    r.config = parse_image_config(r.config_text, where + " config " + short_id(r.id));
+    if (m.layers.size() != r.config.diff_ids.size())
+        throw Error(Exit::BadImage, "image", where, 0,
+                    "manifest lists " + std::to_string(m.layers.size()) + " layers, the config " +
+                        std::to_string(r.config.diff_ids.size()));
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+        LayerOutcome o = layer(m.layers[i], r.config.diff_ids[i], i);
+        if (o.blob != m.layers[i].digest || o.diff != r.config.diff_ids[i])
+            throw Error(Exit::BadImage, "verify", where + " layer " + short_id(m.layers[i].digest), 0,
+                        "content does not match its digest (corrupted or tampered blob)");
+        r.layers.push_back(o.diff);
+    }
+    r.format = "oci";
+    return r;
+}
+
+std::string verified_json(const std::string& content, const formats::Descriptor& d, const std::string& origin) {
+    if (sha256_hex(content) != d.digest)
+        throw Error(Exit::BadImage, "verify", origin, 0,
+                    "content is sha256:" + sha256_hex(content) + ", expected sha256:" + d.digest +
+                        " (corrupted or tampered blob)");
+    if (d.size >= 0 && static_cast<unsigned long long>(d.size) != content.size())
+        throw Error(Exit::BadImage, "verify", origin, 0,
+                    "size " + std::to_string(content.size()) + " differs from the descriptor's " + std::to_string(d.size));
+    return content;
+}
+
+Resolved resolve_docker(const Collected& c, const ImageName& name, const std::string& where) {
+    auto entries = formats::parse_docker_manifest(c.small.at("manifest.json"));
+    const auto& e = entries[formats::select_docker_entry(entries, name)];
+    Resolved r;
+    const std::string cfg_path = resolve_links(c, e.config);
+    auto cfg = c.small.find(cfg_path);
+    if (cfg == c.small.end())
+        throw Error(Exit::BadImage, "image", where, 0, "config " + e.config + " named by manifest.json is missing");
+    r.config_text = cfg->second;
+    r.id = sha256_hex(r.config_text);
+    // Config files are named after their digest ("<hex>.json", "blobs/sha256/<hex>").
+    std::string base = cfg_path.substr(cfg_path.rfind('/') + 1);
+    if (base.size() >= 64 && hex64_at(base, 0) && base.substr(0, 64) != r.id && (base.size() == 64 || base.substr(64) == ".json"))
+        throw Error(Exit::BadImage, "verify", where + ": " + e.config, 0,
+                    "content is sha256:" + r.id + " (corrupted or tampered config)");
+    r.config = formats::parse_image_config(r.config_text, where + ": " + e.config);
+    if (e.layers.size() != r.config.diff_ids.size())
+        throw Error(Exit::BadImage, "image", where, 0,
+                    "manifest.json lists " + std::to_string(e.layers.size()) + " layers, the config " +
+                        std::to_string(r.config.diff_ids.size()));
+    for (size_t i = 0; i < e.layers.size(); ++i) {
+        auto it = c.layers.find(resolve_links(c, e.layers[i]));
+        if (it == c.layers.end())
+            throw Error(Exit::BadImage, "image", where, 0, "layer " + e.layers[i] + " named by manifest.json is missing");
+        if (it->second.diff != r.config.diff_ids[i])
+            throw Error(Exit::BadImage, "verify", where + ": " + e.layers[i], 0,
+                        "content is sha256:" + it->second.diff + ", the config says sha256:" + r.config.diff_ids[i] +
+                            " (corrupted or tampered layer)");
+        r.layers.push_back(it->second.diff);
+    }
+    r.format = "docker-archive";
+    return r;
+}
+
+// A stream: rootfs tarball, docker-archive or OCI archive, in one pass.
+enum class StreamMode { Detect, Rootfs, Archive };
+
+Resolved import_stream(Importer& imp, const ImportSource& src, const ImageName& name, StreamMode mode,
+                       const std::function<void(size_t)>& on_read, StreamMode* retry) {
+    FdSource fsrc(src.fd, src.label, on_read);
+    TarStream outer(fsrc, src.label);
+    archive_entry* first = outer.next();
+    std::string first_path;
+    if (first && archive_entry_pathname(first))
+        first_path = formats::normalize_archive_path(archive_entry_pathname(first), src.label + " entry");
+    if (mode == StreamMode::Rootfs ||
+        (mode == StreamMode::Detect &&
+         (!first || !image_archive_path(first_path, archive_entry_filetype(first) == AE_IFDIR)))) {
+        const std::string dir = imp.new_layer_dir();
+        LayerResult lr;
+        lr.stats = unpack_entries(outer, first, dir, imp.unpack_options());
+        lr.digests = outer.finish();
+        if (mode == StreamMode::Detect && looks_like_image_archive(dir)) {
+            if (src.seekable && retry) {
+                *retry = StreamMode::Archive;
+                return {};
+            }
+            throw Error(Exit::BadImage, "import", src.label, 0,
+                        "looks like an image archive whose first entry '" + first_path.substr(0, 100) +
+                            "' was not recognised; import it from a file");
+        }
+        const std::string diff = imp.adopt(dir, lr).diff;
+        Resolved r;
+        r.layers = {diff};
+        // A rootfs tarball has no image config: make the minimal Docker-style one, whose digest
+        // is the image id (the same tarball imported twice gives the same id).
+        json config = {{"architecture", formats::host_architecture()},
+                       {"os", "linux"},
+                       {"config", json::object()},
+                       {"rootfs", {{"type", "layers"}, {"diff_ids", {"sha256:" + diff}}}}};
+        r.config_text = config.dump();
+        r.id = sha256_hex(r.config_text);
+        r.config = formats::parse_image_config(r.config_text, "rootfs config");
+        r.format = "rootfs";
+        return r;
+    }
+
+    Collected c;
+    unsigned long long small_total = 0;
+    for (archive_entry* e = first; e; e = outer.next()) {
+        const char* pn = archive_entry_pathname(e);
+        const std::string path = formats::normalize_archive_path(pn ? pn : "", src.label + " entry");
+        const std::string label = src.label + ": " + path;
+        if (const char* hl = archive_entry_hardlink(e)) {
+            c.links[path] = formats::normalize_archive_path(hl, label);
+            continue;
+        }
+        const auto type = archive_entry_filetype(e);
+        if (type == AE_IFLNK) {
+            const char* t = archive_entry_symlink(e);
+            if (auto j = join_lexically(parent_of(path), t ? t : "")) c.links[path] = *j;
+            continue;
+        }
+        if (type != AE_IFREG) continue;
+        EntrySource es(outer, label);
+        const int b = es.peek();
+        if (metadata_name(path) || b == '{' || b == '[' || b < 0) {
+            std::string data;
+            const void* buf;
+            while (size_t n = es.next(&buf)) {
+                data.append(static_cast<const char*>(buf), n);
+                if (data.size() > formats::kMaxJsonBytes)
+                    throw Error(Exit::BadImage, "read", label, 0, "metadata file too large");
+            }
+            small_total += data.size();
+            if (small_total > 16 * formats::kMaxJsonBytes)
+                throw Error(Exit::BadImage, "read", src.label, 0, "too much metadata");
+            c.small[path] = std::move(data);
+        } else {
+            c.layers[path] = imp.ingest(es, label, digest_hint(path), false, "");
+        }
+    }
+    outer.finish();
+
+    if (c.small.count("manifest.json")) return resolve_docker(c, name, src.label);
+    if (c.small.count("index.json")) {
+        auto read_blob = [&](const formats::Descriptor& d, const std::string& origin) {
+            auto it = c.small.find("blobs/sha256/" + d.digest);
+            if (it == c.small.end()) throw Error(Exit::BadImage, "image", origin, 0, "blob missing from the archive");
+            return verified_json(it->second, d, origin);
+        };
+        auto layer = [&](const formats::Descriptor& d, const std::string&, size_t) {
+            auto it = c.layers.find("blobs/sha256/" + d.digest);
+            if (it == c.layers.end())
+                throw Error(Exit::BadImage, "image", src.label, 0, "layer blob " + short_id(d.digest) + " missing");
+            return it->second;
+        };
+        return resolve_oci(c.small.at("index.json"), "", src.label, read_blob, layer);
+    }
+    if (src.seekable && retry && mode == StreamMode::Detect) {
+        *retry = StreamMode::Rootfs;
+        return {};
+    }
+    throw Error(Exit::BadImage, "import", src.label, 0,
+                "not a docker-archive (no manifest.json), an OCI archive (no index.json) or a rootfs tarball");
+}
+
+Resolved import_layout(Importer& imp, const ImportSource& src, const std::function<void(size_t)>& on_read) {
+    auto open_rel = [&](const std::string& rel) {
+        int fd = src.open_layout(rel);
+        if (fd < 0) throw_errno("open", src.label + "/" + rel, errno, Exit::BadImage);
+        return fd;
+    };
+    struct Fd {
+        int fd;
+        ~Fd() { ::close(fd); }
+    };
+    {
+        Fd f{open_rel("oci-layout")};
+        json j;
+        try {
+            j = json::parse(read_fd_limited(f.fd, src.label + "/oci-layout", 4096));
+        } catch (const json::exception&) {
+            throw Error(Exit::BadImage, "image", src.label + "/oci-layout", 0, "not valid JSON");
+        }
+        if (!j.is_object() || !j.contains("imageLayoutVersion") || !j["imageLayoutVersion"].is_string())
+            throw Error(Exit::BadImage, "image", src.label + "/oci-layout", 0, "no imageLayoutVersion");
+    }
+    Fd idx{open_rel("index.json")};
+    const std::string index_text = read_fd_limited(idx.fd, src.label + "/index.json", formats::kMaxJsonBytes);
+    auto read_blob = [&](const formats::Descriptor& d, const std::string& origin) {
+        Fd f{open_rel("blobs/sha256/" + d.digest)};
+        return verified_json(read_fd_limited(f.fd, origin, formats::kMaxJsonBytes), d, origin);
+    };
+    auto layer = [&](const formats::Descriptor& d, const std::string& diff, size_t i) {
+        Fd f{open_rel("blobs/sha256/" + d.digest)};
+        struct stat st {};
+        if (::fstat(f.fd, &st) == 0 && d.size >= 0 && st.st_size != d.size)
+            throw Error(Exit::BadImage, "verify", src.label + " layer " + short_id(d.digest), 0,
+                        "size " + std::to_string(st.st_size) + " differs from the manifest's " + std::to_string(d.size));
+        FdSource fs(f.fd, src.label + " layer " + std::to_string(i + 1), on_read);
+        return imp.ingest(fs, src.label + " layer " + short_id(d.digest), diff, true, d.digest);
+    };
+    return resolve_oci(index_text, src.layout_tag, src.label, read_blob, layer);
+}
+
+}  // namespace
+
+ImportResult import_image(const std::string& store_root, const ImportSource& src, const ImageName& name,
+                          const ImportOptions& opt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Importer imp(store_root, opt);
+    const Paths& p = imp.paths();
+
+    ImportProgress prog;
+    prog.total = src.size;
+    auto on_read = [&](size_t n) {
+        prog.bytes += n;
+        if (opt.progress) opt.progress(prog);
+    };
+
+    Resolved r;
+    try {
+        if (src.open_layout) {
+            r = import_layout(imp, src, on_read);
+        } else {
+            StreamMode retry = StreamMode::Detect;
+            r = import_stream(imp, src, name, StreamMode::Detect, on_read, &retry);
+            if (retry != StreamMode::Detect) {  // misdetected: read the file again, the other way
+                if (::lseek(src.fd, 0, SEEK_SET) != 0) throw_errno("seek", src.label, errno);
+                prog.bytes = 0;
+                r = import_stream(imp, src, name, retry, on_read, nullptr);
+            }
+        }
+        const std::string arch = formats::host_architecture();
+        if (!r.config.architecture.empty() && r.config.architecture != arch)
+            throw Error(Exit::BadImage, "image", name.str(), 0,
+                        "built for " + r.config.architecture + ", this node is " + arch);
+    } catch (Error& e) {
+        throw std::move(e).with_context("import " + src.label);
+    }
+
+    ImportResult res;
+    ImageRecord& rec = res.record;
+    rec.id = r.id;
+    // A layer listed twice adds nothing the upper copy does not: keep the topmost occurrence
+    // (overlayfs refuses the same lower directory twice).
+    for (auto it = r.layers.rbegin(); it != r.layers.rend(); ++it)
+        if (std::find(rec.layers.begin(), rec.layers.end(), *it) == rec.layers.end()) rec.layers.insert(rec.layers.begin(), *it);
+    rec.config = r.config.config;
+    rec.created = r.config.created.empty() ? now_rfc3339() : r.config.created;
+    rec.format = r.format;
+    rec.manifest_digest = r.manifest_digest;
+    rec.architecture = r.config.architecture;
+    const Store store(store_root);
+    for (const auto& l : rec.layers) rec.size += store.layer_size(l);
+
+    std::vector<ImageRecord> orphaned;
+    {
+        FileLock meta(p.meta_lock());
+        for (const auto& l : rec.layers)
+            if (!store.layer_present(l)) throw Error(Exit::Internal, "import", src.label, 0, "layer " + l + " vanished");
+        const std::string rec_path = p.record(rec.id);
+        if (exists_nofollow(rec_path)) {
+            auto old = record_from_json(read_file(rec_path), rec_path);
+            rec.names = old.names;
+            if (rec.format == "rootfs") rec.created = old.created;  // the import time of the first copy
+            if (rec.manifest_digest.empty()) rec.manifest_digest = old.manifest_digest;
+        }
+        // If the name pointed at another image, that image loses the name (and goes when it
+        // has no name left).
+        const std::string ref_path = p.ref(name);
+        if (auto old_id = read_hex_file(ref_path); old_id && *old_id != rec.id && exists_nofollow(p.record(*old_id))) {
+            auto other = record_from_json(read_file(p.record(*old_id)), p.record(*old_id));
+            other.names.erase(std::remove(other.names.begin(), other.names.end(), name.str()), other.names.end());
+            if (other.names.empty()) {
+                ::unlink(p.record(*old_id).c_str());
+                orphaned.push_back(other);
+            } else {
+                write_atomically(p.record(*old_id), record_to_json(other));
+            }
+        }
+        if (std::find(rec.names.begin(), rec.names.end(), name.str()) == rec.names.end())
+            rec.names.push_back(name.str());
+        write_atomically(rec_path, record_to_json(rec));
+        write_atomically(ref_path, rec.id + "\n");
+    }
+    imp.commit_done();
+    for (const auto& o : orphaned) {
+        res.replaced.push_back(o.id);
+        for (const auto& l : o.layers) collect_layer(p, l);
+    }
+    res.layers_unpacked = imp.unpacked();
+    res.layers_reused = imp.reused();
+    res.dropped = imp.dropped();
+    res.suid_cleared = imp.suid_cleared();
+    res.bytes_read = prog.bytes;
+    prog.done = true;
+    if (opt.progress) opt.progress(prog);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    (void)st.dropped;
     return res;
 }
 
-void remove_image(const std::string& store_root, const ImageName& name) {
-    prepare_store(store_root);
-    StoreLock lock(store_root);
-    Store store(store_root);
-    ImageRecord rec = store.find(name);
-    const std::string ref_path = store_root + "/refs/" + escape_ref(name.str());
-    if (::unlink(ref_path.c_str()) != 0) throw_errno("unlink", ref_path, errno);
-    rec.names.erase(std::remove(rec.names.begin(), rec.names.end(), name.str()), rec.names.end());
-    const std::string rec_path = store_root + "/images/" + rec.id + ".json";
-    if (!rec.names.empty()) {
-        write_atomically(rec_path, record_to_json(rec));
-        return;
+RemoveResult remove_image(const std::string& store_root, const ImageName& name) {
+    Paths p{store_root};
+    prepare_store(p);
+    RemoveResult rr;
+    ImageRecord rec;
+    {
+        FileLock meta(p.meta_lock());
+        auto id = read_hex_file(p.ref(name));
+        if (!id || !exists_nofollow(p.record(*id))) Store(store_root).find(name);  // throws, with a suggestion
+        rec = record_from_json(read_file(p.record(*id)), p.record(*id));
+        if (::unlink(p.ref(name).c_str()) != 0) throw_errno("unlink", p.ref(name), errno);
+        rec.names.erase(std::remove(rec.names.begin(), rec.names.end(), name.str()), rec.names.end());
+        if (rec.names.empty()) {
+            if (::unlink(p.record(rec.id).c_str()) != 0) throw_errno("unlink", p.record(rec.id), errno);
+            rr.record_removed = true;
+        } else {
+            write_atomically(p.record(rec.id), record_to_json(rec));
+        }
     }
-    ::unlink(rec_path.c_str());
-    // Layers no remaining image uses are removed (garbage collection).
-    std::set<std::string> used;
-    for (const auto& r : store.list())
-        for (const auto& l : r.layers) used.insert(l);
-    std::error_code ec;
-    for (const auto& l : rec.layers)
-        if (!used.count(l)) fs::remove_all(store_root + "/layers/" + l, ec);
+    if (rr.record_removed)
+        for (const auto& l : rec.layers)
+            if (auto freed = collect_layer(p, l)) {
+                ++rr.layers_removed;
+                rr.bytes_freed += *freed;
+            }
+    sweep_tmp(p);
+    collect_orphans(p, true);
+    return rr;
 }
 
 }  // namespace socker::image

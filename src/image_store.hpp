@@ -2,13 +2,24 @@
 // cached image launches in the same time whatever its size, and images sharing layers store
 // them once.
 //
-//   <root>/layers/<diffid-hex>/   one unpacked layer (overlay-ready; whiteouts as 0/0 devices)
-//   <root>/images/<id-hex>.json   image record: layers, config (Env, Entrypoint, Cmd, ...)
-//   <root>/refs/<escaped name>    "<id-hex>\n": NAME:TAG -> image
-//   <root>/tmp/                   imports are built here, then renamed into place
-//   <root>/.lock                  flock(2): one writer at a time
+//   <root>/layers/<diffid-hex>/      one unpacked layer (overlay-ready; whiteouts as 0/0 devices,
+//                                    opaque directories marked with <ns>.overlay.opaque=y)
+//   <root>/layers/<diffid-hex>.json  its size (content bytes, tar bytes)
+//   <root>/aliases/<blob-hex>        "<diffid-hex>\n": a compressed blob already unpacked
+//   <root>/images/<id-hex>.json      image record: layers, config (Env, Entrypoint, Cmd, ...)
+//   <root>/refs/<escaped name>       "<id-hex>\n": NAME:TAG -> image
+//   <root>/tmp/import-XXXXXX/        one import at work, flock(2)ed while it lives; uses/<diffid>
+//                                    marks layers it relies on (garbage collection skips them)
+//   <root>/locks/<00..ff>            flock(2): check-and-create of layers (bucket of the digest)
+//   <root>/.lock                     flock(2): records and refs, creation of work dirs
+//
+// Crash safety: a layer appears by rename(2) of a fully unpacked directory, a record or ref by
+// rename(2) of a fsync'ed file, and a record is written only once all its layers are in place.
+// A killed import leaves a work dir and perhaps unreferenced layers; the next import or rm
+// removes them. Layer file data is not fsync'ed (like tar -x, docker and containerd).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,13 +47,15 @@ struct ImageConfig {
 };
 
 struct ImageRecord {
-    std::string id;                   // sha256 hex of the image config
+    std::string id;                   // sha256 hex of the image config (docker's image id)
     std::vector<std::string> names;   // NAME:TAG pointing at it
     std::vector<std::string> layers;  // diff ids (sha256 hex), lowest first
     ImageConfig config;
     std::string created;              // RFC 3339, from the image or the import time
     std::string format;               // rootfs | docker-archive | oci
-    unsigned long long size = 0;      // bytes of file content
+    std::string manifest_digest;      // sha256 hex of the OCI manifest, when there was one
+    std::string architecture;
+    unsigned long long size = 0;      // bytes of file content in its layers
 };
 
 std::string record_to_json(const ImageRecord& r);
@@ -58,21 +71,68 @@ public:
     std::vector<ImageRecord> list() const;
     std::string layer_dir(const std::string& diff_id) const { return root_ + "/layers/" + diff_id; }
     bool layer_present(const std::string& diff_id) const;
+    // Content bytes of a stored layer (0 when unknown).
+    unsigned long long layer_size(const std::string& diff_id) const;
 
 private:
     std::string root_;
 };
 
-// Imports (need write access to the store root: root for the admin store).
+// ------------------------------------------------------------------ import
+// Where an image comes from. Exactly one of fd and open_layout is set.
+struct ImportSource {
+    std::string label;             // for messages: the file, "-", "layout:DIR"
+    // A stream (regular file, pipe, stdin): a docker-archive, an OCI layout in a tar
+    // (oci-archive, docker save >= 25) or a plain rootfs tarball; the outer tar may be
+    // compressed. Detected from the content.
+    int fd = -1;
+    bool seekable = false;         // a regular file: a misdetected rootfs can be re-read
+    unsigned long long size = 0;   // bytes when known (progress)
+    // An OCI image layout directory: opens "index.json", "blobs/sha256/<hex>" relative to it,
+    // for reading (the command opens them as the invoking user). Returns an fd or throws.
+    std::function<int(const std::string& rel)> open_layout;
+    std::string layout_tag;        // org.opencontainers.image.ref.name to select; "" = the only one
+};
+
+struct ImportProgress {
+    unsigned long long bytes = 0;  // source bytes read so far
+    unsigned long long total = 0;  // 0 when unknown (stdin)
+    bool done = false;
+};
+
+struct ImportOptions {
+    std::function<void(const ImportProgress&)> progress;
+    std::string xattr_ns;  // overlay xattr namespace: "" = trusted as root, user otherwise
+};
+
 struct ImportResult {
     ImageRecord record;
-    bool layers_reused = false;
+    unsigned layers_unpacked = 0;  // layers this import wrote
+    unsigned layers_reused = 0;    // layers already stored (not written again)
     double seconds = 0;
     unsigned long long bytes_read = 0;
+    unsigned long dropped = 0;       // device nodes, FIFOs, sockets left out
+    unsigned long suid_cleared = 0;  // setuid/setgid bits cleared
+    std::vector<std::string> replaced;  // images that lost their last name to this import
 };
-// Source: an open fd (the caller opened the file as the user). Detects the format.
-ImportResult import_image(const std::string& store_root, int fd, const std::string& source_label,
-                          const ImageName& name, bool progress);
-void remove_image(const std::string& store_root, const ImageName& name);
+// Needs write access to the store root (root for the admin store). Throws Error:
+// BadImage for anything wrong with the image (nothing is kept), Io for the host (ENOSPC...).
+ImportResult import_image(const std::string& store_root, const ImportSource& src, const ImageName& name,
+                          const ImportOptions& opt = {});
+
+struct RemoveResult {
+    bool record_removed = false;      // false: the image keeps other names
+    unsigned layers_removed = 0;
+    unsigned long long bytes_freed = 0;
+};
+RemoveResult remove_image(const std::string& store_root, const ImageName& name);
+
+// Removes what no image uses: layers, aliases, leftovers of killed imports. Safe while other
+// imports run (layers they rely on are kept).
+struct GcResult {
+    unsigned layers_removed = 0;
+    unsigned tmp_removed = 0;
+};
+GcResult collect_garbage(const std::string& store_root);
 
 }  // namespace socker::image
