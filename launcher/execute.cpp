@@ -3,6 +3,14 @@
 
 namespace socker::launcher {
 
+void drop_privileges(const Identity& id, Sys& sys) {
+    sys.drop_bounding_set();
+    sys.set_groups(id.groups);
+    sys.set_resgid(id.gid);
+    sys.set_resuid(id.uid);
+    sys.verify_dropped(id.uid, id.gid);
+}
+
 void execute(const ContainerSpec& spec, Sys& sys) {
     // 1. A private mount namespace: everything below vanishes with this process.
     sys.unshare_mount_namespace();
@@ -22,11 +30,7 @@ void execute(const ContainerSpec& spec, Sys& sys) {
     // 5. CPU and memory binding while still privileged (the app inherits it).
     if (spec.binding) sys.set_binding(*spec.binding);
     // 6. Identity: bounding set first (needs CAP_SETPCAP), then groups, gid, uid; verify.
-    sys.drop_bounding_set();
-    sys.set_groups(spec.id.groups);
-    sys.set_resgid(spec.id.gid);
-    sys.set_resuid(spec.id.uid);
-    sys.verify_dropped(spec.id.uid, spec.id.gid);
+    drop_privileges(spec.id, sys);
     sys.set_no_new_privs();
     // 7. As the user from here on.
     sys.chdir(spec.cwd);

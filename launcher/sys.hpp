@@ -38,6 +38,10 @@ public:
                                    const std::vector<std::string>& path, const EnvMap& env) = 0;
 };
 
+// The one routine that drops root: bounding set (needs CAP_SETPCAP), then groups, gid, uid;
+// verified. Used by execute() and by every other command that acts as the user.
+void drop_privileges(const Identity& id, Sys& sys);
+
 // The one place where the privileged steps are ordered.
 [[noreturn]] void execute(const ContainerSpec& spec, Sys& sys);
 

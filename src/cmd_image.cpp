@@ -86,11 +86,7 @@ private:
 // groups, gid, uid, then verify that nothing of root is left).
 void become_user(const launcher::Identity& id) {
     launcher::LinuxSys sys;
-    sys.drop_bounding_set();
-    sys.set_groups(id.groups);
-    sys.set_resgid(id.gid);
-    sys.set_resuid(id.uid);
-    sys.verify_dropped(id.uid, id.gid);
+    launcher::drop_privileges(id, sys);
 }
 
 // The per-user store, ~/.local/share/socker-mpi/images: everything in it is done as the user,
