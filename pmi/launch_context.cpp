@@ -33,13 +33,13 @@ std::vector<CgroupEntry> parse_proc_cgroup(const std::string& text) {
 std::optional<SlurmStep> step_from_cgroups(const std::vector<CgroupEntry>& cgroups) {
     // Slurm's cgroup/v1 layout: /slurm[_<node>]/uid_U/job_J/step_S[/task_N]. All controllers that
     // carry a step path must agree; otherwise the membership is not Slurm's doing.
-    static const std::regex re(R"(^(?:.*/)?slurm[^/]*/uid_([0-9]+)/job_([0-9]+)/step_([a-z0-9]+)(?:/.*)?$)");
+    static const std::regex re(R"(^(?:.*/)?slurm(?:_([^/]+))?/uid_([0-9]+)/job_([0-9]+)/step_([a-z0-9]+)(?:/.*)?$)");
     std::optional<SlurmStep> found;
     for (const auto& c : cgroups) {
         std::smatch m;
         if (!std::regex_match(c.path, m, re)) continue;
-        SlurmStep s{std::stol(m[1]), std::stol(m[2]), m[3]};
-        if (found && (found->uid != s.uid || found->job != s.job || found->step != s.step))
+        SlurmStep s{std::stol(m[2]), std::stol(m[3]), m[4], m[1]};
+        if (found && (found->uid != s.uid || found->job != s.job || found->step != s.step || found->node != s.node))
             return std::nullopt;  // inconsistent: refuse to guess
         found = s;
     }

@@ -27,6 +27,7 @@ struct SlurmStep {
     long uid = -1;
     long job = -1;
     std::string step;  // "0", "1", "batch", "interactive", "extern"
+    std::string node;  // from "slurm_<node>" (multiple-slurmd layout); "" for plain "/slurm"
 };
 std::optional<SlurmStep> step_from_cgroups(const std::vector<CgroupEntry>& cgroups);
 

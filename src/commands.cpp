@@ -107,7 +107,11 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
             throw Error(Exit::Io, "--device", d, ENOENT, "not present on this node");
     }
     in.group_names = host::group_names(id);
-    if (ctx.step) in.slurm_tmpfs = host::slurm_tmpfs(SOCKER_SLURM_CONF, env_get(env, "SLURMD_NODENAME").value_or(in.hostname));
+    if (ctx.step) {
+        // The node name from the step's cgroup (Slurm's, not the user's SLURMD_NODENAME).
+        const std::string node = ctx.step->node.empty() ? in.hostname : ctx.step->node;
+        in.slurm_tmpfs = host::slurm_tmpfs(slurm_conf_for(pol, node), node);
+    }
     // Placement: pure planning over this machine's topology, inside the inherited cpuset.
     const topology::RankBinding rb = topology::binding_for_rank(r.binding, env, pol, in.hostname, ctx.rank,
                                                                 ctx.local_rank, ctx.local_size);

@@ -1,5 +1,7 @@
 #include "policy.hpp"
 
+#include <fnmatch.h>
+
 #include <sstream>
 
 #include "error.hpp"
@@ -57,6 +59,13 @@ const std::vector<std::string>& builtin_denied_destinations() {
     return v;
 }
 
+std::string slurm_conf_for(const Policy& p, const std::string& node) {
+    std::string conf = p.slurm_conf;
+    for (const auto& nb : p.node_bindings)
+        if (!nb.slurm_conf.empty() && ::fnmatch(nb.pattern.c_str(), node.c_str(), 0) == 0) conf = nb.slurm_conf;
+    return conf;
+}
+
 Policy parse_policy(const std::string& text, const std::string& origin) {
     Policy p;
     std::istringstream in(text);
@@ -72,13 +81,18 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             std::string name = trim(s.substr(1, s.size() - 2));
             if (name.rfind("node:", 0) != 0 || trim(name.substr(5)).empty())
                 bad(origin, line, "unknown section '" + name + "' (expected [node:GLOB])");
-            p.node_bindings.push_back({trim(name.substr(5)), {}});
+            p.node_bindings.push_back({trim(name.substr(5)), {}, {}});
             section = &p.node_bindings.back();
             continue;
         }
         auto eq = s.find('=');
         if (eq == std::string::npos) bad(origin, line, "expected 'key = value'");
         std::string key = trim(s.substr(0, eq)), v = trim(s.substr(eq + 1));
+        if (section && key == "slurm_conf") {
+            if (v.empty() || v[0] != '/') bad(origin, line, "slurm_conf must be an absolute path");
+            section->slurm_conf = v;
+            continue;
+        }
         if (section) {
             bool known = false;
             for (const char* k : kNodeKeys) known = known || key == k;
@@ -109,6 +123,9 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             p.env_deny = split_list(v);
         } else if (key == "require_slurm_step") {
             p.require_slurm_step = parse_bool(origin, line, key, v);
+        } else if (key == "slurm_conf") {
+            if (v.empty() || v[0] != '/') bad(origin, line, "slurm_conf must be an absolute path");
+            p.slurm_conf = v;
         } else if (key == "log") {
             if (v == "syslog") p.log = LogDest::Syslog;
             else if (v == "none") p.log = LogDest::None;

@@ -8,13 +8,18 @@
 #include <string>
 #include <vector>
 
+#ifndef SOCKER_DEFAULT_SLURM_CONF
+#define SOCKER_DEFAULT_SLURM_CONF "/etc/slurm/slurm.conf"
+#endif
+
 namespace socker {
 
 enum class LogDest { Syslog, None, Stderr };
 
 struct NodeBinding {
-    std::string pattern;  // fnmatch glob on the short host name
+    std::string pattern;  // fnmatch glob on the node name
     std::map<std::string, std::string> settings;  // bind, distribution, membind, cpus_per_rank
+    std::string slurm_conf;  // this node's slurm.conf ("" = the global one)
 };
 
 struct Policy {
@@ -30,9 +35,15 @@ struct Policy {
                                         "/dev/nvidia-caps/*", "/dev/kfd", "/dev/dri/*"};
     std::vector<std::string> env_deny = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
     bool require_slurm_step = true;
+    // Read for Slurm's TmpFS (where the PMIx plugin keeps spmix_appdir_*); per node overridable
+    // with slurm_conf in a [node:GLOB] section (several clusters or slurmds on one host).
+    std::string slurm_conf = SOCKER_DEFAULT_SLURM_CONF;
     LogDest log = LogDest::Syslog;
     std::vector<NodeBinding> node_bindings;
 };
+
+// The slurm.conf for a node: the last matching [node:GLOB] section's, else the global key.
+std::string slurm_conf_for(const Policy& p, const std::string& node);
 
 // Pure: text -> Policy. Throws Error(Exit::Config) naming the file, line and key.
 Policy parse_policy(const std::string& text, const std::string& origin);

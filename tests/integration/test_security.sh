@@ -140,7 +140,7 @@ for name, member in (("dotdot", "../../../tmp/socker-escape-dotdot"), ("abs", "/
         t.addfile(ti, io.BytesIO(data))
 PY
 for c in dotdot abs; do
-  expect "17 tar entry $c" 65 "layer entry" -- $BIN image import "$work/$c.tar" sec-$c
+  expect "17 tar entry $c" 65 "$( [[ $c == abs ]] && echo "absolute path '/tmp/socker-escape-abs'" || echo "contains '..'")" -- $BIN image import "$work/$c.tar" sec-$c
   [[ -e /tmp/socker-escape-$c ]] && fail "17 $c: file written outside" || pass "17 $c: nothing written outside"
 done
 # 18. world-writable admin config or store directory

@@ -93,6 +93,11 @@ TEST(LaunchContext, CgroupParsing) {
     EXPECT_EQ(s->uid, 1002);
     EXPECT_EQ(s->job, 17);
     EXPECT_EQ(s->step, "batch");
+    EXPECT_EQ(s->node, "n1");
+    auto plain = step_from_cgroups(parse_proc_cgroup("4:memory:/slurm/uid_5/job_6/step_0/task_0\n"));
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->node, "");
+    EXPECT_EQ(plain->job, 6);
     // Controllers that disagree: no step.
     EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup(
         "6:freezer:/slurm_n1/uid_1002/job_17/step_0\n3:cpuset:/slurm_n1/uid_1002/job_18/step_0\n")));

@@ -31,6 +31,14 @@ TEST(Policy, ParsesKeysAndNodeSections) {
     EXPECT_EQ(p.node_bindings[0].settings.at("bind"), "numa");
 }
 
+TEST(Policy, SlurmConfPerNode) {
+    auto p = parse_policy("slurm_conf = /etc/slurm/slurm.conf\n[node:n*]\nslurm_conf = /etc/slurm-multi/slurm.conf\n"
+                          "bind = core\n", "t");
+    EXPECT_EQ(slurm_conf_for(p, "vm"), "/etc/slurm/slurm.conf");
+    EXPECT_EQ(slurm_conf_for(p, "n2"), "/etc/slurm-multi/slurm.conf");
+    EXPECT_EQ(p.node_bindings.at(0).settings.count("slurm_conf"), 0u) << "not a binding key";
+}
+
 void expect_config_error(const std::string& text, const std::string& needle) {
     try {
         parse_policy(text, "/etc/socker-mpi/socker-mpi.conf");
