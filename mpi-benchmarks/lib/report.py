@@ -1,0 +1,545 @@
+"""Summaries, CSV files, gnuplot plots and RESULTS.md for mpi-benchmarks/run.
+
+Everything here works from the raw CSV files and meta.json in the results directory, so
+`run --report-only` can regenerate the report without measuring again."""
+
+import csv
+import json
+import math
+import os
+import statistics
+import subprocess
+import tempfile
+
+LIB = os.path.dirname(os.path.abspath(__file__))
+
+# Targets from issue 7.
+T_LAT8 = 1.03        # latency ratio socker-mpi/native at 8 B, at most
+T_BW1M = 0.97        # bandwidth ratio at 1 MiB, at least
+T_HPL = 0.98         # HPL Gflop/s ratio, at least
+T_LAUNCH = 1.05      # socker-mpi step launch / native srun at 1 and 64 ranks, at most
+
+MICRO_ORDER = ["latency", "bw", "bibw", "allreduce", "alltoall", "init"]
+LAUNCH_ORDER = ["native", "socker-mpi", "ch-run", "native (root)", "crun", "podman", "docker"]
+BIGGER_IS_BETTER = {"bw", "bibw"}
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+def med(xs):
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    return statistics.median(xs) if xs else None
+
+
+def quartiles(xs):
+    xs = sorted(xs)
+    if len(xs) < 2:
+        return (xs[0], xs[0]) if xs else (None, None)
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def fmt(x, nd=3):
+    if x is None:
+        return "–"
+    if isinstance(x, str):
+        return x
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    if abs(x) >= 10:
+        return f"{x:.2f}"
+    return f"{x:.{nd}f}"
+
+
+def size_label(n):
+    n = int(n)
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20} MiB"
+    if n >= 1 << 10 and n % (1 << 10) == 0:
+        return f"{n >> 10} KiB"
+    return f"{n} B"
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path, fields, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+
+
+def num(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def r4(x):
+    return None if x is None else float(f"{x:.6g}")
+
+
+# --------------------------------------------------------------------------------------------
+# summaries (raw CSV -> summary CSV)
+
+def summarize_micro(raw):
+    """micro_raw rows -> one row per (benchmark, size): medians, ratio, spread."""
+    groups = {}
+    for r in raw:
+        key = (r["benchmark"], int(r["size_bytes"]), r["unit"])
+        groups.setdefault(key, {"native": [], "socker-mpi": []})[r["mode"]].append(float(r["value"]))
+    rows = []
+    for (b, size, unit), g in sorted(groups.items(),
+                                     key=lambda kv: (MICRO_ORDER.index(kv[0][0])
+                                                     if kv[0][0] in MICRO_ORDER else 99, kv[0][1])):
+        n, s = g["native"], g["socker-mpi"]
+        mn, ms = med(n), med(s)
+        rows.append({"benchmark": b, "size_bytes": size, "unit": unit,
+                     "native_median": r4(mn), "socker_median": r4(ms), "ratio": r4(ratio(ms, mn)),
+                     "native_min": r4(min(n)) if n else None, "native_max": r4(max(n)) if n else None,
+                     "socker_min": r4(min(s)) if s else None, "socker_max": r4(max(s)) if s else None,
+                     "native_runs": len(n), "socker_runs": len(s)})
+    return rows
+
+
+MICRO_FIELDS = ["benchmark", "size_bytes", "unit", "native_median", "socker_median", "ratio",
+                "native_min", "native_max", "socker_min", "socker_max", "native_runs", "socker_runs"]
+
+
+def summarize_netpipe(raw):
+    groups = {}
+    for r in raw:
+        key = int(r["size_bytes"])
+        g = groups.setdefault(key, {"native": ([], []), "socker-mpi": ([], [])})
+        g[r["mode"]][0].append(float(r["mbytes_per_s"]))
+        g[r["mode"]][1].append(float(r["latency_us"]))
+    rows = []
+    for size in sorted(groups):
+        g = groups[size]
+        nb, ns = med(g["native"][0]), med(g["socker-mpi"][0])
+        nl, sl = med(g["native"][1]), med(g["socker-mpi"][1])
+        rows.append({"size_bytes": size, "native_MBps": r4(nb), "socker_MBps": r4(ns),
+                     "bw_ratio": r4(ratio(ns, nb)), "native_us": r4(nl), "socker_us": r4(sl),
+                     "time_ratio": r4(ratio(sl, nl)),
+                     "native_runs": len(g["native"][0]), "socker_runs": len(g["socker-mpi"][0])})
+    return rows
+
+
+NETPIPE_FIELDS = ["size_bytes", "native_MBps", "socker_MBps", "bw_ratio", "native_us",
+                  "socker_us", "time_ratio", "native_runs", "socker_runs"]
+
+
+def summarize_launch(raw):
+    groups = {}
+    fails = {}
+    for r in raw:
+        key = (r["launcher"], int(r["ranks"]))
+        if r["ok"] != "1":
+            fails[key] = fails.get(key, 0) + 1
+            continue
+        if r["warmup"] == "1":
+            continue
+        groups.setdefault(key, []).append(float(r["seconds"]) * 1000.0)
+    keys = set(groups) | set(fails)
+    base = {k[1]: med(v) for k, v in groups.items() if k[0] == "native"}
+    rows = []
+    for (l, n) in sorted(keys, key=lambda k: (LAUNCH_ORDER.index(k[0]) if k[0] in LAUNCH_ORDER
+                                              else 99, k[1])):
+        xs = groups.get((l, n), [])
+        q1, q3 = quartiles(xs) if xs else (None, None)
+        m = med(xs)
+        rows.append({"launcher": l, "ranks": n, "runs": len(xs), "failed": fails.get((l, n), 0),
+                     "median_ms": r4(m), "q1_ms": r4(q1), "q3_ms": r4(q3),
+                     "min_ms": r4(min(xs)) if xs else None, "max_ms": r4(max(xs)) if xs else None,
+                     "ratio_to_native": r4(ratio(m, base.get(n)))})
+    return rows
+
+
+LAUNCH_FIELDS = ["launcher", "ranks", "runs", "failed", "median_ms", "q1_ms", "q3_ms", "min_ms",
+                 "max_ms", "ratio_to_native"]
+
+
+def summarize_hpl(raw):
+    out = {}
+    for mode in ("native", "socker-mpi"):
+        xs = [float(r["gflops"]) for r in raw if r["mode"] == mode and r["passed"] == "1"]
+        ts = [float(r["time_s"]) for r in raw if r["mode"] == mode and r["passed"] == "1"]
+        out[mode] = {"runs": len(xs), "failed": sum(1 for r in raw if r["mode"] == mode
+                                                    and r["passed"] != "1"),
+                     "gflops": med(xs), "min": min(xs) if xs else None,
+                     "max": max(xs) if xs else None, "time_s": med(ts)}
+    out["ratio"] = ratio(out["socker-mpi"]["gflops"], out["native"]["gflops"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# plots
+
+def _gnuplot(script, png, **params):
+    args = []
+    for k, v in params.items():
+        args.append(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}")
+    r = subprocess.run(["gnuplot", "-e", "; ".join(args), os.path.join(LIB, script)],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 or not os.path.exists(png) or os.path.getsize(png) == 0:
+        raise RuntimeError(f"gnuplot {script} failed: {r.stderr.strip()[-500:]}")
+
+
+def _dat(path, header, rows):
+    with open(path, "w") as f:
+        f.write(" ".join(f'"{h}"' for h in header) + "\n")
+        for r in rows:
+            f.write(" ".join("?" if v is None else (f'"{v}"' if isinstance(v, str) else f"{v:.6g}")
+                             for v in r) + "\n")
+
+
+def make_plots(outdir, micro, netpipe, launch, log=print):
+    """Writes the PNGs into outdir; returns {name: path}."""
+    made = {}
+    tmp = tempfile.mkdtemp(prefix="smpi-plots.")
+    try:
+        def series(bench, key):
+            return {int(r["size_bytes"]): num(r[key]) for r in micro if r["benchmark"] == bench}
+
+        def sizes_plot(name, title, ylab, cols, **extra):
+            allsizes = sorted({s for _, d in cols for s in d})
+            if not allsizes:
+                return
+            rows = [[s] + [d.get(s) for _, d in cols] for s in allsizes]
+            dat = os.path.join(tmp, name + ".dat")
+            _dat(dat, ["size"] + [t for t, _ in cols], rows)
+            out = os.path.join(outdir, name + ".png")
+            _gnuplot("plot_sizes.gp", out, data=dat, out=out, ttl=title, ylab=ylab,
+                     ncols=len(cols) + 1, **extra)
+            made[name] = out
+
+        sizes_plot("latency", "Ping-pong latency (smpi-bench latency, 2 ranks, one node; median)",
+                   "one-way latency (µs)",
+                   [("native", series("latency", "native_median")),
+                    ("socker-mpi", series("latency", "socker_median"))])
+        sizes_plot("bandwidth", "Bandwidth (smpi-bench bw and bibw, 2 ranks, one node; median)",
+                   "bandwidth (MB/s, 10^6 B/s)",
+                   [("bw native", series("bw", "native_median")),
+                    ("bw socker-mpi", series("bw", "socker_median")),
+                    ("bibw native", series("bibw", "native_median")),
+                    ("bibw socker-mpi", series("bibw", "socker_median"))])
+        sizes_plot("collectives", "Collectives (smpi-bench, 2 ranks; median time per call)",
+                   "time per call (µs)",
+                   [("allreduce native", series("allreduce", "native_median")),
+                    ("allreduce socker-mpi", series("allreduce", "socker_median")),
+                    ("alltoall native", series("alltoall", "native_median")),
+                    ("alltoall socker-mpi", series("alltoall", "socker_median"))])
+        if netpipe:
+            sizes_plot("netpipe", "NetPIPE 3.7 (Debian NPopenmpi, 2 ranks; median throughput)",
+                       "throughput (MB/s, 10^6 B/s)",
+                       [("NetPIPE native", {int(r["size_bytes"]): num(r["native_MBps"]) for r in netpipe}),
+                        ("NetPIPE socker-mpi", {int(r["size_bytes"]): num(r["socker_MBps"]) for r in netpipe})])
+        # ratio plot
+        cols = [(b, series(b, "ratio")) for b in ("latency", "bw", "bibw", "allreduce", "alltoall")]
+        allsizes = sorted({s for _, d in cols for s in d})
+        if allsizes:
+            dat = os.path.join(tmp, "ratio.dat")
+            _dat(dat, ["size"] + [t for t, _ in cols],
+                 [[s] + [d.get(s) for _, d in cols] for s in allsizes])
+            out = os.path.join(outdir, "ratio.png")
+            _gnuplot("plot_ratio.gp", out, data=dat, out=out, ncols=len(cols) + 1)
+            made["ratio"] = out
+        # launch bar chart
+        if launch:
+            counts = sorted({int(r["ranks"]) for r in launch})
+            names = [l for l in LAUNCH_ORDER if any(r["launcher"] == l for r in launch)]
+            names += sorted({r["launcher"] for r in launch} - set(names))
+            get = {(r["launcher"], int(r["ranks"])): num(r["median_ms"]) for r in launch}
+            dat = os.path.join(tmp, "launch.dat")
+            _dat(dat, ["launcher"] + [f"{n} rank{'s' if n > 1 else ''}" for n in counts],
+                 [[l] + [get.get((l, n)) for n in counts] for l in names])
+            out = os.path.join(outdir, "launch.png")
+            _gnuplot("plot_launch.gp", out, data=dat, out=out, ncols=len(counts) + 1)
+            made["launch"] = out
+    finally:
+        for f in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, f))
+        os.rmdir(tmp)
+    return made
+
+
+# --------------------------------------------------------------------------------------------
+# RESULTS.md
+
+def _table(header, rows, align=None):
+    align = align or ["---"] + ["--:"] * (len(header) - 1)
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join("–" if c is None else str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def _verdict(ok):
+    return "**met**" if ok else ("**not met**" if ok is False else "not measured")
+
+
+def evaluate(micro, hpl, launch, memory):
+    """The issue's targets -> list of (target, measured, verdict bool/None)."""
+    res = []
+    get = {(r["benchmark"], int(r["size_bytes"])): r for r in micro}
+    r = get.get(("latency", 8))
+    q = num(r["ratio"]) if r else None
+    res.append((f"latency ratio socker-mpi/native at 8 B ≤ {T_LAT8}",
+                f"{fmt(q, 4)} ({fmt(num(r['socker_median']))} vs {fmt(num(r['native_median']))} µs)"
+                if q else "–", None if q is None else q <= T_LAT8))
+    r = get.get(("bw", 1 << 20))
+    q = num(r["ratio"]) if r else None
+    res.append((f"bandwidth ratio at 1 MiB ≥ {T_BW1M}",
+                f"{fmt(q, 4)} ({fmt(num(r['socker_median']))} vs {fmt(num(r['native_median']))} MB/s)"
+                if q else "–", None if q is None else q >= T_BW1M))
+    q = hpl.get("ratio") if hpl else None
+    res.append((f"HPL ratio ≥ {T_HPL}",
+                f"{fmt(q, 4)} ({fmt(hpl['socker-mpi']['gflops'])} vs {fmt(hpl['native']['gflops'])} Gflop/s)"
+                if q else "–", None if q is None else q >= T_HPL))
+    lg = {(r["launcher"], int(r["ranks"])): num(r["median_ms"]) for r in launch}
+    for n in (1, 64):
+        s, b = lg.get(("socker-mpi", n)), lg.get(("native", n))
+        q = ratio(s, b)
+        res.append((f"socker-mpi step launch ≤ {T_LAUNCH}× native srun at {n} rank{'s' if n > 1 else ''}",
+                    f"{fmt(q, 3)}× ({fmt(s)} vs {fmt(b)} ms)" if q else "–",
+                    None if q is None else q <= T_LAUNCH))
+    alts = sorted({r["launcher"] for r in launch} - {"native", "native (root)", "socker-mpi"},
+                  key=lambda l: LAUNCH_ORDER.index(l) if l in LAUNCH_ORDER else 99)
+    worse = []
+    compared = 0
+    for a in alts:
+        for n in sorted({int(r["ranks"]) for r in launch}):
+            s, x = lg.get(("socker-mpi", n)), lg.get((a, n))
+            if s is None or x is None:
+                continue
+            compared += 1
+            if not s < x:
+                worse.append(f"{a} at {n} ({fmt(x)} ms ≤ {fmt(s)} ms)")
+    res.append(("socker-mpi step launch faster than every alternative measured",
+                (f"{compared} comparisons ({', '.join(alts)} × rank counts)"
+                 + (f"; slower than: {'; '.join(worse)}" if worse else "; faster in all"))
+                if compared else "no alternative measured",
+                None if not compared else not worse))
+    m = [r for r in memory if r["launcher"] == "socker-mpi"]
+    if m and m[0]["ok"] == "1":
+        n = int(m[0]["launcher_processes"])
+        res.append(("zero resident launcher processes while the rank runs (socker-mpi)",
+                    f"{n} process(es), {fmt(num(m[0]['launcher_rss_kib']) / 1024)} MiB RSS", n == 0))
+    else:
+        res.append(("zero resident launcher processes while the rank runs (socker-mpi)", "–", None))
+    return res
+
+
+PSI_NOISY = 15.0     # % of a run's wall time with a task waiting for a CPU (quiet node: 4-8 %)
+
+
+def pressure_note(runs):
+    """One paragraph on how quiet the node was during the MPI runs (runs.csv)."""
+    xs = [(r, num(r["cpu_pressure_pct"])) for r in runs if num(r.get("cpu_pressure_pct")) is not None]
+    if not xs:
+        return "CPU pressure during the MPI runs: not available (no /proc/pressure/cpu).\n"
+    noisy = [(r, p) for r, p in xs if p > PSI_NOISY]
+    ps = [p for _, p in xs]
+    s = (f"**Quiet node?** CPU pressure (PSI `some`: share of a run's wall time in which a task "
+         f"waited for a CPU) during the {len(xs)} MPI runs: median {med(ps):.1f} %, max "
+         f"{max(ps):.1f} % ([`runs.csv`](RUNS)). ")
+    if noisy:
+        phases = {}
+        for r, _ in noisy:
+            phases[r["phase"]] = phases.get(r["phase"], 0) + 1
+        s += (f"{len(noisy)} run(s) above {PSI_NOISY:g} % ("
+              + ", ".join(f"{k}: {v}" for k, v in sorted(phases.items()))
+              + "): something outside the job competed with the ranks for the cores, so those "
+              "numbers are not quiet-machine numbers; rerun on an idle node before judging the "
+              "MPI targets.\n")
+    else:
+        s += f"No run above {PSI_NOISY:g} %: the ranks had the cores to themselves.\n"
+    return s
+
+
+def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plots, runs=()):
+    rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(path)))
+    cfg = meta.get("config", {})
+    L = []
+    add = L.append
+    mode = "quick (CI smoke run: few repetitions, numbers indicative only)" if cfg.get("quick") \
+        else "full"
+    add("# socker-mpi benchmark results\n")
+    add(f"Generated by `mpi-benchmarks/run{' --quick' if cfg.get('quick') else ''}` on "
+        f"{meta.get('started_utc', '?')} ({mode}); the whole run took "
+        f"{fmt(meta.get('duration_s'))} s, of which {fmt(meta.get('waited_s', 0))} s waiting for "
+        "the node (other users' jobs). Regenerate with one command, as root on the dev "
+        f"cluster: `mpi-benchmarks/run` (see [How](#how-it-was-measured)).\n")
+    add("## Targets (issue 7)\n")
+    rows = [(t, m, _verdict(v)) for t, m, v in evaluate(micro, hpl, launch, memory)]
+    add(_table(["target", "measured (median)", "verdict"], rows, ["---", "---", "---"]))
+    add("")
+    add(pressure_note(runs).replace("(RUNS)", f"({rel}/runs.csv)"))
+    state = meta.get("state", {})
+    add("Machine state (the two cores are shared with other work; numbers that need the other "
+        "core idle, such as bandwidth, HPL and 64-rank launches, move with it): "
+        + "; ".join(f"{k}: {v}" for k, v in state.items())
+        + ". Native and socker-mpi runs are interleaved so that drift hits both.\n")
+    add("## Machine and versions\n")
+    mach = meta.get("machine", {})
+    add(_table(["", ""], [(k, v) for k, v in mach.items()], ["---", "---"]))
+    add("")
+    ver = meta.get("versions", {})
+    add(_table(["component", "version"], [(k, v) for k, v in ver.items()], ["---", "---"]))
+    add("")
+
+    # ---- micro
+    add("## MPI micro-benchmarks: native vs socker-mpi\n")
+    add(f"`smpi-bench` (this repository, OSU-style), 2 ranks on one node, `srun --mpi=pmix -n 2`, "
+        f"{cfg.get('micro_reps', '?')} interleaved repetitions per side, each a full sweep "
+        f"{cfg.get('micro_sweep', '')}; medians of the repetitions. Ratio = socker-mpi / native "
+        "(for times lower is better, for bandwidths higher is better). Every size is in "
+        f"[`micro.csv`]({rel}/micro.csv) (raw runs: [`micro_raw.csv`]({rel}/micro_raw.csv)).\n")
+    pick = {1, 8, 64, 1024, 8192, 65536, 1 << 20, 4 << 20}
+    for b, unit in (("latency", "µs"), ("bw", "MB/s"), ("bibw", "MB/s"), ("allreduce", "µs"),
+                    ("alltoall", "µs")):
+        rs = [r for r in micro if r["benchmark"] == b and int(r["size_bytes"]) in pick]
+        if not rs:
+            continue
+        add(f"**{b}** ({unit})\n")
+        add(_table(["size", "native", "socker-mpi", "ratio", "native min–max", "socker-mpi min–max"],
+                   [(size_label(r["size_bytes"]), fmt(num(r["native_median"])),
+                     fmt(num(r["socker_median"])), fmt(num(r["ratio"]), 4),
+                     f"{fmt(num(r['native_min']))}–{fmt(num(r['native_max']))}",
+                     f"{fmt(num(r['socker_min']))}–{fmt(num(r['socker_max']))}") for r in rs]))
+        add("")
+    rs = [r for r in micro if r["benchmark"] == "init"]
+    if rs:
+        r = rs[0]
+        add(f"**MPI_Init** (max over ranks, ms): native {fmt(num(r['native_median']) / 1000)}, "
+            f"socker-mpi {fmt(num(r['socker_median']) / 1000)} (ratio {fmt(num(r['ratio']), 4)}; "
+            "measured from the first statement of `main`, i.e. after socker-mpi has exec'd).\n")
+    for name, cap in (("latency", "latency vs message size"), ("bandwidth", "bandwidth vs message size"),
+                      ("collectives", "allreduce and alltoall"), ("ratio", "socker-mpi / native ratios")):
+        if name in plots:
+            add(f"![{cap}]({rel}/{name}.png)\n")
+
+    # ---- HPL and NetPIPE
+    add("## HPL (Debian hpcc) and NetPIPE (Debian netpipe-openmpi)\n")
+    if hpl and (hpl["native"]["runs"] or hpl["socker-mpi"]["runs"]):
+        add(f"HPL from `hpcc` {ver.get('hpcc', '')}: N={cfg.get('hpl_n')}, NB={cfg.get('hpl_nb')}, "
+            f"P×Q=1×2, 2 ranks, {cfg.get('hpl_reps')} run(s) per side, interleaved (hpcc runs its whole "
+            "suite; `hpccmemf.txt` shrinks the other tests so that a run takes seconds). "
+            f"Raw: [`hpl.csv`]({rel}/hpl.csv).\n")
+        add(_table(["", "runs (failed)", "HPL Gflop/s (median)", "min–max", "HPL time (s)"],
+                   [(m, f"{hpl[m]['runs']} ({hpl[m]['failed']})", fmt(hpl[m]["gflops"]),
+                     f"{fmt(hpl[m]['min'])}–{fmt(hpl[m]['max'])}", fmt(hpl[m]["time_s"]))
+                    for m in ("native", "socker-mpi")]))
+        add(f"\nRatio socker-mpi / native: **{fmt(hpl['ratio'], 4)}**.\n")
+    else:
+        add("HPL: not run.\n")
+    if netpipe:
+        add(f"NetPIPE `NPopenmpi {cfg.get('netpipe_args', '')}`, {cfg.get('netpipe_reps')} "
+            f"run(s) per side, interleaved; medians. All sizes: [`netpipe.csv`]({rel}/netpipe.csv).\n")
+        rs = [r for r in netpipe if int(r["size_bytes"]) in pick]
+        add(_table(["size", "native MB/s", "socker-mpi MB/s", "ratio", "native µs", "socker-mpi µs"],
+                   [(size_label(r["size_bytes"]), fmt(num(r["native_MBps"])),
+                     fmt(num(r["socker_MBps"])), fmt(num(r["bw_ratio"]), 4),
+                     fmt(num(r["native_us"])), fmt(num(r["socker_us"]))) for r in rs]))
+        add("")
+        if "netpipe" in plots:
+            add(f"![NetPIPE throughput]({rel}/netpipe.png)\n")
+    else:
+        add("NetPIPE: not run.\n")
+
+    # ---- launch
+    add("## Job-step launch time\n")
+    add("`/bin/true` as one job step inside a Slurm allocation the runner holds (so no step waits "
+        "in the queue), per launcher and rank count; the launchers take turns run by run "
+        f"(round robin, start rotated each round), {cfg.get('launch_desc', '')}. Times are the wall "
+        "time of the whole `srun` command. Ratio = median / median of native `srun` (as the user). "
+        f"Raw: [`launch_raw.csv`]({rel}/launch_raw.csv), summary: [`launch.csv`]({rel}/launch.csv).\n")
+    counts = sorted({int(r["ranks"]) for r in launch})
+    get = {(r["launcher"], int(r["ranks"])): r for r in launch}
+    names = [l for l in LAUNCH_ORDER if any(r["launcher"] == l for r in launch)]
+    trows = []
+    for l in names:
+        row = [l]
+        for n in counts:
+            r = get.get((l, n))
+            if not r or r["median_ms"] in ("", None):
+                row.append("failed" if r and int(r["failed"]) else "–")
+                continue
+            cell = f"{fmt(num(r['median_ms']))} ({fmt(num(r['ratio_to_native']), 3)}×)"
+            if int(r["failed"]):
+                cell += f", {r['failed']} failed"
+            row.append(cell)
+        trows.append(row)
+    add(_table(["launcher"] + [f"{n} rank{'s' if n > 1 else ''}: ms (× native)" for n in counts], trows))
+    add("")
+    add(_table(["launcher", "ranks", "runs", "median ms", "IQR ms", "min–max ms"],
+               [(r["launcher"], r["ranks"], r["runs"], fmt(num(r["median_ms"])),
+                 f"{fmt(num(r['q1_ms']))}–{fmt(num(r['q3_ms']))}",
+                 f"{fmt(num(r['min_ms']))}–{fmt(num(r['max_ms']))}") for r in launch]))
+    add("")
+    if "launch" in plots:
+        add(f"![launch time per launcher]({rel}/launch.png)\n")
+    skipped = meta.get("skipped", {})
+    if skipped:
+        add("Not measured:\n")
+        for k, v in skipped.items():
+            add(f"- **{k}**: {v}")
+        add("")
+
+    # ---- memory
+    add("## Memory the launcher leaves on the node while the rank runs\n")
+    add("`srun -n 1 LAUNCHER … sleep S`; while `sleep` runs, the runner lists every process of "
+        "the job step (descendants of the step's `slurmstepd`) and every ancestor of the rank up "
+        "to init, minus the rank itself: that is what the launcher keeps resident (RSS from "
+        "`/proc/PID/status`, PSS from `smaps_rollup`). Daemons a launcher needs (dockerd, "
+        "containerd) are listed apart: shared by all containers on the node. "
+        f"Raw: [`memory.csv`]({rel}/memory.csv).\n")
+    add(_table(["launcher", "resident launcher processes", "RSS MiB", "PSS MiB", "daemons",
+                "daemon RSS MiB"],
+               [(r["launcher"], r["launcher_processes"] if r["ok"] == "1" else "failed",
+                 fmt(num(r["launcher_rss_kib"]) / 1024) if r["ok"] == "1" else "–",
+                 fmt(num(r["launcher_pss_kib"]) / 1024) if r["ok"] == "1" and r["launcher_pss_kib"] else "–",
+                 r["daemon_names"] or "none",
+                 fmt(num(r["daemon_rss_kib"]) / 1024) if r["daemon_rss_kib"] not in ("", "0") else "0")
+                for r in memory],
+               ["---", "--:", "--:", "--:", "---", "--:"]))
+    add("")
+    procs = [(r["launcher"], r["launcher_names"]) for r in memory if r["launcher_names"]]
+    if procs:
+        add("Processes counted: " + "; ".join(f"{l}: {n}" for l, n in procs) + ".\n")
+
+    # ---- method
+    add("## How it was measured\n")
+    add(f"Command: `{meta.get('command', 'mpi-benchmarks/run')}` (as root; every benchmark and "
+        f"every user-level launcher runs as the unprivileged user `{meta.get('user', '?')}` via "
+        "setresuid in the runner's child, with a clean login-like environment; crun, podman and "
+        "docker need root here and run as root).\n")
+    for line in meta.get("method", []):
+        add(f"- {line}")
+    add("")
+    add("Exact command lines (one job step each; `J` = the runner's allocation):\n")
+    add("```")
+    cmds = meta.get("commands", {})
+    width = max((len(k) for k in cmds), default=0)
+    for l, c in cmds.items():
+        add(f"{l + ':':{width + 1}s} {c}")
+    add("```\n")
+    add("Files: " + ", ".join(f"[`{f}`]({rel}/{f})" for f in meta.get("files", [])) + ".\n")
+    with open(path, "w") as f:
+        f.write("\n".join(L).rstrip() + "\n")
