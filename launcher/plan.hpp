@@ -54,7 +54,4 @@ struct DeviceRule {
 std::vector<DeviceRule> parse_devices_list(const std::string& text);
 bool device_allowed(const std::vector<DeviceRule>& rules, char type, long major, long minor);
 
-
-
-
 }  // namespace socker::launcher

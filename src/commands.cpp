@@ -100,7 +100,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     in.env = env;
     in.host_cwd = host::cwd();
     in.hostname = host::short_hostname();
-    in.devices = host::allowed_devices(pol.devices);
+    in.devices = host::allowed_devices(pol.devices, probe.proc_self_cgroup);
     for (const auto& d : r.devices) {
         if (!host::matches_any(d, pol.devices)) refuse("--device " + d, "not in the admin's device allow-list");
         if (std::find(in.devices.begin(), in.devices.end(), d) == in.devices.end())

@@ -132,11 +132,12 @@ std::string short_hostname() {
     return h.substr(0, h.find('.'));
 }
 
-std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns) {
+std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns,
+                                         const std::string& proc_self_cgroup) {
     // The devices cgroup of this process (v1): "a *:* rwm" allows all; else "c MAJ:MIN rwm".
     std::vector<launcher::DeviceRule> rules;
     bool have_cgroup = false;
-    for (const auto& line : split_lines(read_text_or_empty("/proc/self/cgroup"))) {
+    for (const auto& line : split_lines(proc_self_cgroup)) {
         auto a = line.find(':'), b = line.find(':', a + 1);
         if (a == std::string::npos || b == std::string::npos || line.substr(a + 1, b - a - 1) != "devices") continue;
         std::string list = read_text_or_empty("/sys/fs/cgroup/devices" + line.substr(b + 1) + "/devices.list");

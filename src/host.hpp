@@ -28,7 +28,9 @@ std::string cwd();
 std::string short_hostname();
 // Character devices matching the admin's allow-list patterns that exist on this node and that
 // the process's devices cgroup (cgroup v1 devices.list; e.g. Slurm's ConstrainDevices) permits.
-std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns);
+// proc_self_cgroup: the contents of /proc/self/cgroup, already read for the launch context.
+std::vector<std::string> allowed_devices(const std::vector<std::string>& patterns,
+                                         const std::string& proc_self_cgroup);
 bool matches_any(const std::string& path, const std::vector<std::string>& globs);
 // Open a file as the user for reading ("-" is stdin).
 int open_source_as_user(const std::string& path, const launcher::Identity& id);
