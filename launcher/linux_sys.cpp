@@ -51,12 +51,6 @@ std::string fd_path(int fd) {
     return std::string(buf, static_cast<size_t>(n));
 }
 
-bool under(const std::string& path, const std::string& prefix) {
-    if (prefix == "/") return true;
-    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-                              path[prefix.size()] == '/');
-}
-
 std::vector<std::string> components(const std::string& p) {
     std::vector<std::string> out;
     std::istringstream in(p);
@@ -70,7 +64,7 @@ std::vector<std::string> components(const std::string& p) {
 void check_destination(const std::string& dst, const ContainerSpec& spec, const std::string& what) {
     for (const auto& d : spec.denied_destinations) {
         bool kernel_tree = d == "/proc" || d == "/sys" || d == "/dev";
-        if (dst == d || (kernel_tree && under(dst, d)))
+        if (dst == d || (kernel_tree && path_under(dst, d)))
             throw_refused(what, "destination " + dst + " is not allowed");
     }
 }
@@ -204,7 +198,7 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
             if (op.user_bind) {
                 std::string real = fd_path(src.get());
                 bool ok = false;
-                for (const auto& p : spec.bind_allowed_prefixes) ok = ok || under(real, p);
+                for (const auto& p : spec.bind_allowed_prefixes) ok = ok || path_under(real, p);
                 if (!ok) throw_refused("--bind " + op.source, real + " is outside the allowed bind sources");
             }
         }

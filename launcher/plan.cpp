@@ -12,12 +12,6 @@ const char* const kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 
 namespace {
 
-bool under(const std::string& path, const std::string& prefix) {
-    if (prefix == "/") return true;
-    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-                              path[prefix.size()] == '/');
-}
-
 std::string lexically_normal(const std::string& p) {
     std::vector<std::string> parts;
     std::istringstream in(p);
@@ -104,7 +98,7 @@ std::vector<std::string> pmix_directories(const EnvMap& env) {
     std::vector<std::string> out;
     for (const auto& d : dirs) {
         bool nested = false;
-        for (const auto& o : out) nested = nested || under(d, o);
+        for (const auto& o : out) nested = nested || path_under(d, o);
         if (!nested) out.push_back(d);
     }
     return out;
@@ -235,7 +229,7 @@ ContainerSpec make_spec(const PlanInput& in) {
         pmix_dirs.push_back(lexically_normal(in.slurm_tmpfs) + "/spmix_appdir_" + std::to_string(in.id.uid) + "_" +
                             std::to_string(in.ctx.step->job) + "." + in.ctx.step->step);
     for (const auto& d : pmix_dirs) {
-        if (under(d, "/tmp")) continue;  // already there with /tmp
+        if (path_under(d, "/tmp")) continue;  // already there with /tmp
         s.mounts.push_back(bind(d, d, false, SourceCheck::OwnedByUser));
     }
     // Home and working directory, checked as the user.
@@ -243,10 +237,10 @@ ContainerSpec make_spec(const PlanInput& in) {
     if (!in.id.home.empty() && home != "/")
         s.mounts.push_back(bind(home, home, false, SourceCheck::AsUser));
     std::string cwd = lexically_normal(in.host_cwd);
-    bool cwd_visible = under(cwd, "/tmp") || (home != "/" && under(cwd, home));
+    bool cwd_visible = path_under(cwd, "/tmp") || (home != "/" && path_under(cwd, home));
     if (!cwd_visible && cwd != "/") {
         bool allowed = false;
-        for (const auto& p : in.policy.bind_allowed_prefixes) allowed = allowed || under(cwd, p);
+        for (const auto& p : in.policy.bind_allowed_prefixes) allowed = allowed || path_under(cwd, p);
         if (allowed) {
             s.mounts.push_back(bind(cwd, cwd, false, SourceCheck::AsUser));
             cwd_visible = true;

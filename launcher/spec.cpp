@@ -15,6 +15,12 @@ const char* to_string(MountKind k) {
     return "?";
 }
 
+bool path_under(const std::string& path, const std::string& prefix) {
+    if (prefix == "/") return true;
+    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+                              path[prefix.size()] == '/');
+}
+
 std::string to_json(const ContainerSpec& s) {
     using nlohmann::ordered_json;
     ordered_json mounts = ordered_json::array();

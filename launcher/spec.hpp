@@ -73,4 +73,7 @@ struct ContainerSpec {
 
 std::string to_json(const ContainerSpec& spec);  // for --dry-run
 
+// Is path equal to prefix or below it (component-wise: /home/a is not under /home/ab)?
+bool path_under(const std::string& path, const std::string& prefix);
+
 }  // namespace socker::launcher

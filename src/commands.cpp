@@ -68,8 +68,12 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     if (r.verbose)
         for (const auto& t : ctx.trace) std::fprintf(stderr, "%s%s\n", prefix.c_str(), t.c_str());
 
+    // One audit record per refusal or failure, and one per launch.
+    auto audit = [&](const std::string& image_id, const std::vector<std::string>& argv, const std::string& decision) {
+        host::audit(pol.log, audit_record(ctx, id, name.str(), image_id, quote_argv(argv), decision));
+    };
     auto refuse = [&](const std::string& what, const std::string& why) {
-        host::audit(pol.log, audit_record(ctx, id, r.image, "", quote_argv(r.command), "refused: " + why));
+        audit("", r.command, "refused: " + why);
         throw_refused(what, why);
     };
     if (env.count("PMI_FD") && !probe.pmi_fd_is_socket)
@@ -85,8 +89,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     try {
         rec = store.find(name);
     } catch (const Error& e) {
-        host::audit(pol.log, audit_record(ctx, id, name.str(), "", quote_argv(r.command),
-                                          std::string("refused: ") + e.what()));
+        audit("", r.command, std::string("refused: ") + e.what());
         throw;
     }
 
@@ -124,8 +127,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     try {
         spec = launcher::make_spec(in);
     } catch (const Error& e) {
-        host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(r.command),
-                                          std::string("refused: ") + e.what()));
+        audit(rec.id, r.command, std::string("refused: ") + e.what());
         throw;
     }
 
@@ -133,13 +135,12 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
         std::cout << launcher::to_json(spec) << "\n";
         return 0;
     }
-    host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(spec.argv), "launch"));
+    audit(rec.id, spec.argv, "launch");
     launcher::LinuxSys sys;
     try {
         launcher::execute(spec, sys);
     } catch (const Error& e) {
-        host::audit(pol.log, audit_record(ctx, id, name.str(), rec.id, quote_argv(spec.argv),
-                                          std::string(e.code() == Exit::Refused ? "refused: " : "failed: ") + e.what()));
+        audit(rec.id, spec.argv, std::string(e.code() == Exit::Refused ? "refused: " : "failed: ") + e.what());
         throw;
     }
 }

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "error.hpp"
+#include "launch_context.hpp"
 #include "launcher/linux_sys.hpp"
 #include "launcher/plan.hpp"
 
@@ -110,13 +111,6 @@ std::string read_text_or_empty(const std::string& path) {
     if (in) ss << in.rdbuf();
     return ss.str();
 }
-std::vector<std::string> split_lines(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    std::string l;
-    while (std::getline(in, l)) out.push_back(l);
-    return out;
-}
 }  // namespace
 
 std::string cwd() {
@@ -137,10 +131,9 @@ std::vector<std::string> allowed_devices(const std::vector<std::string>& pattern
     // The devices cgroup of this process (v1): "a *:* rwm" allows all; else "c MAJ:MIN rwm".
     std::vector<launcher::DeviceRule> rules;
     bool have_cgroup = false;
-    for (const auto& line : split_lines(proc_self_cgroup)) {
-        auto a = line.find(':'), b = line.find(':', a + 1);
-        if (a == std::string::npos || b == std::string::npos || line.substr(a + 1, b - a - 1) != "devices") continue;
-        std::string list = read_text_or_empty("/sys/fs/cgroup/devices" + line.substr(b + 1) + "/devices.list");
+    for (const auto& cg : pmi::parse_proc_cgroup(proc_self_cgroup)) {
+        if (cg.controllers != "devices") continue;
+        std::string list = read_text_or_empty("/sys/fs/cgroup/devices" + cg.path + "/devices.list");
         if (!list.empty()) {
             rules = launcher::parse_devices_list(list);
             have_cgroup = true;
