@@ -15,7 +15,8 @@ void execute(const ContainerSpec& spec, Sys& sys) {
     // 1. A private mount namespace: everything below vanishes with this process.
     sys.unshare_mount_namespace();
     // 2. The image, read-only below a throw-away tmpfs, at a private staging point.
-    const std::string root = sys.mount_rootfs(spec.runtime_dir, spec.layers);
+    const std::string root =
+        sys.mount_rootfs(spec.runtime_dir, spec.layers, spec.layers_owned_by_user ? &spec.id : nullptr);
     // 3. /proc, /dev, /sys, /dev/shm, PMIx dirs, home, cwd, user binds, passwd/group.
     for (const auto& m : spec.mounts) {
         try {

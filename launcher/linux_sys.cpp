@@ -143,16 +143,37 @@ void LinuxSys::unshare_mount_namespace() {
         throw_errno("make private", "/", errno);
 }
 
-std::string LinuxSys::mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers) {
+std::string LinuxSys::mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers,
+                                   const Identity* layer_owner) {
     staging_ = runtime_dir;
+    if (layers.empty()) throw Error(Exit::BadImage, "image", "", 0, "has no layers");
+    // Layers of a per-user store: each directory is opened with the user's credentials (so a
+    // symlink or a path the user could not read gets nothing more for being in their store) and
+    // must be the user's own; overlayfs gets it as /proc/self/fd/N, the very inode checked.
+    std::vector<Fd> held;
+    std::vector<std::string> lowers;
+    for (const auto& l : layers) {
+        if (!layer_owner) {
+            lowers.push_back(l);
+            continue;
+        }
+        UserOpen uo = open_as_user(l, layer_owner->uid, layer_owner->gid, false);
+        held.emplace_back(uo.fd);
+        if (uo.owner != layer_owner->uid)
+            throw_refused(l, "image layer owned by uid " + std::to_string(uo.owner) + ", not by the user");
+        lowers.push_back("/proc/self/fd/" + std::to_string(uo.fd));
+    }
     if (::mount("socker-mpi", runtime_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0)
         throw_errno("mount tmpfs", runtime_dir, errno);
     for (const char* d : {"/upper", "/work", "/root", "/files"})
         if (::mkdir((runtime_dir + d).c_str(), 0755) != 0) throw_errno("mkdir", runtime_dir + d, errno);
-    if (layers.empty()) throw Error(Exit::BadImage, "image", "", 0, "has no layers");
     std::string lower;
-    for (auto it = layers.rbegin(); it != layers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
+    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
     std::string opts = "lowerdir=" + lower + ",upperdir=" + runtime_dir + "/upper,workdir=" + runtime_dir + "/work";
+    // userxattr: whiteouts and opaque markers of a user store are user.overlay.* (the user could
+    // not set trusted.*); in this mode overlayfs also refuses redirects and metacopy, which
+    // user-set xattrs could otherwise steer.
+    if (layer_owner) opts += ",userxattr";
     const std::string root = runtime_dir + "/root";
     if (::mount("socker-mpi", root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) != 0)
         throw_errno("mount overlay", root, errno, Exit::BadImage);

@@ -10,7 +10,8 @@ namespace socker::launcher {
 class LinuxSys final : public Sys {
 public:
     void unshare_mount_namespace() override;
-    std::string mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers) override;
+    std::string mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers,
+                             const Identity* layer_owner) override;
     void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) override;
     void pivot_root(const std::string& new_root) override;
     void make_root_readonly() override;

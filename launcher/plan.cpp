@@ -171,6 +171,7 @@ ContainerSpec make_spec(const PlanInput& in) {
     s.image_ref = req.image;
     s.image_id = in.image.id;
     s.layers = in.layer_dirs;
+    s.layers_owned_by_user = in.user_store;
     s.runtime_dir = in.policy.runtime_dir;
     s.id = in.id;
     s.bind_allowed_prefixes = in.policy.bind_allowed_prefixes;

@@ -19,6 +19,7 @@ struct PlanInput {
     Identity id;
     image::ImageRecord image;
     std::vector<std::string> layer_dirs;  // lowest first
+    bool user_store = false;              // the image is in the user's own store
     EnvMap env;                           // the user's environment
     std::string host_cwd;                 // the cwd the rank was started in
     std::string hostname;

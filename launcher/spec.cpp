@@ -43,6 +43,7 @@ std::string to_json(const ContainerSpec& s) {
         {"image", s.image_ref},
         {"image_id", s.image_id},
         {"layers", s.layers},
+        {"layers_owned_by_user", s.layers_owned_by_user},
         {"uid", s.id.uid},
         {"gid", s.id.gid},
         {"groups", s.id.groups},

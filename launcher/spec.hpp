@@ -58,6 +58,10 @@ struct ContainerSpec {
     std::string image_ref;
     std::string image_id;
     std::vector<std::string> layers;  // host directories, lowest first
+    // The layers lie in the user's own store: opened as the user (must be the user's own
+    // directories) and stacked with overlayfs' userxattr option (user.overlay.* xattrs, which
+    // the user could set, carry no redirects or metacopy). false: the root-owned admin store.
+    bool layers_owned_by_user = false;
     std::string runtime_dir;          // where the private staging tmpfs is mounted
     std::vector<MountOp> mounts;      // applied in this order, inside the new root
     std::vector<std::string> bind_allowed_prefixes;

@@ -15,9 +15,11 @@ public:
     // unshare(CLONE_NEWNS) and make every mount private, so nothing propagates to the host.
     virtual void unshare_mount_namespace() = 0;
     // Private tmpfs at runtime_dir, then an overlay (image layers below, tmpfs above) mounted
-    // nosuid,nodev at runtime_dir/root. Returns the new root's path.
-    virtual std::string mount_rootfs(const std::string& runtime_dir,
-                                     const std::vector<std::string>& layers) = 0;
+    // nosuid,nodev at runtime_dir/root. layer_owner: the layers are that user's (per-user
+    // store): each is opened as the user and must be the user's; nullptr: the admin store.
+    // Returns the new root's path.
+    virtual std::string mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers,
+                                     const Identity* layer_owner) = 0;
     // One mount inside the new root: sources opened as the spec says, targets resolved inside
     // the root (never following the image's symlinks out of it).
     virtual void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) = 0;

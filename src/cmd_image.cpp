@@ -89,19 +89,12 @@ void become_user(const launcher::Identity& id) {
     launcher::drop_privileges(id, sys);
 }
 
-// The per-user store, ~/.local/share/socker-mpi/images: everything in it is done as the user,
-// so this drops privileges first. `create`: make the missing directories (0700).
+// The per-user store: everything in it is done as the user, so this drops privileges first.
 std::string user_store(const Policy& pol, const launcher::Identity& id, bool create) {
     if (!pol.user_store) throw_refused("--user", "per-user image stores are disabled by the admin (user_store = no)");
-    if (id.home.empty() || id.home[0] != '/' || id.home == "/")
-        throw Error(Exit::Refused, "--user", id.name, 0, "no home directory for a per-user store");
+    user_store_path(id, false);  // refuses a user without a home before dropping
     become_user(id);
-    std::string root = id.home;
-    for (const char* part : {"/.local", "/.local/share", "/.local/share/socker-mpi", "/.local/share/socker-mpi/images"}) {
-        root = id.home + part;
-        if (create && ::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir", root, errno);
-    }
-    return root;
+    return user_store_path(id, create);
 }
 
 // Where an image command acts: the admin store (checking who may change it) or the user's.
@@ -114,6 +107,38 @@ std::string target_store(const Policy& pol, const launcher::Identity& id, bool u
 }
 
 }  // namespace
+
+std::string user_store_path(const launcher::Identity& id, bool create) {
+    if (id.home.empty() || id.home[0] != '/' || id.home == "/")
+        throw Error(Exit::Refused, "per-user store", id.name, 0, "the user has no home directory");
+    std::string root = id.home;
+    for (const char* part : {"/.local", "/.local/share", "/.local/share/socker-mpi", "/.local/share/socker-mpi/images"}) {
+        root = id.home + part;
+        if (create && ::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir", root, errno);
+    }
+    return root;
+}
+
+void print_import_summary(const std::string& prefix, const std::string& what, const image::ImportResult& res) {
+    const auto& rec = res.record;
+    std::string extra;
+    if (res.dropped) extra += "; left out " + std::to_string(res.dropped) + " device node(s)/FIFO(s)/socket(s)";
+    if (res.suid_cleared) extra += "; cleared setuid/setgid on " + std::to_string(res.suid_cleared) + " file(s)";
+    double mib = static_cast<double>(res.bytes_read) / 1048576.0;
+    std::fprintf(stderr, "%simported %s (%s): sha256:%.12s, %zu layer(s): %u unpacked, %u already stored; %s read in %.2f s (%.0f MiB/s)%s\n",
+                 prefix.c_str(), what.c_str(), rec.format.c_str(), rec.id.c_str(), rec.layers.size(), res.layers_unpacked,
+                 res.layers_reused, human_bytes(static_cast<double>(res.bytes_read)).c_str(), res.seconds,
+                 res.seconds > 0 ? mib / res.seconds : 0.0, extra.c_str());
+}
+
+std::optional<ProgressCallback> progress_bar_for(const std::string& what) {
+    if (!::isatty(2)) return std::nullopt;
+    auto bar = std::make_shared<ProgressBar>(what);
+    return ProgressCallback([bar](const image::ImportProgress& p) {
+        bar->update(p);
+        if (p.done) bar->clear();
+    });
+}
 
 int run_command(const ImportRequest& r, const EnvMap&, const std::string&) {
     const Policy pol = load_admin_policy();
@@ -153,24 +178,10 @@ int run_command(const ImportRequest& r, const EnvMap&, const std::string&) {
     }
 
     image::ImportOptions opt;
-    std::optional<ProgressBar> bar;
-    if (::isatty(2)) {
-        bar.emplace("importing " + name.str());
-        opt.progress = [&](const image::ImportProgress& p) { bar->update(p); };
-    }
+    if (auto cb = progress_bar_for("importing " + name.str())) opt.progress = *cb;
     auto res = image::import_image(store, src, name, opt);
-    if (bar) bar->clear();
-
-    const auto& rec = res.record;
-    std::string extra;
-    if (res.dropped) extra += "; left out " + std::to_string(res.dropped) + " device node(s)/FIFO(s)/socket(s)";
-    if (res.suid_cleared) extra += "; cleared setuid/setgid on " + std::to_string(res.suid_cleared) + " file(s)";
-    double mib = static_cast<double>(res.bytes_read) / 1048576.0;
-    std::fprintf(stderr, "imported %s (%s): sha256:%.12s, %zu layer(s): %u unpacked, %u already stored; %s read in %.2f s (%.0f MiB/s)%s\n",
-                 name.str().c_str(), rec.format.c_str(), rec.id.c_str(), rec.layers.size(), res.layers_unpacked,
-                 res.layers_reused, human_bytes(static_cast<double>(res.bytes_read)).c_str(), res.seconds,
-                 res.seconds > 0 ? mib / res.seconds : 0.0, extra.c_str());
-    std::printf("sha256:%s\n", rec.id.c_str());
+    print_import_summary("", name.str(), res);
+    std::printf("sha256:%s\n", res.record.id.c_str());
     return 0;
 }
 
@@ -190,9 +201,9 @@ int run_command(const ImageListRequest& r, const EnvMap&, const std::string&) {
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
         return std::tie(a.name, a.tag) < std::tie(b.name, b.tag);
     });
-    std::printf("%-30s %-16s %-19s %10s  %s\n", "NAME", "TAG", "DIGEST", "SIZE", "CREATED");
+    std::printf("%-30s %-24s %-19s %10s  %s\n", "NAME", "TAG", "DIGEST", "SIZE", "CREATED");
     for (const auto& row : rows)
-        std::printf("%-30s %-16s %-19s %10s  %s\n", row.name.c_str(), row.tag.c_str(), row.digest.c_str(),
+        std::printf("%-30s %-24s %-19s %10s  %s\n", row.name.c_str(), row.tag.c_str(), row.digest.c_str(),
                     row.size.c_str(), row.created.c_str());
     return 0;
 }

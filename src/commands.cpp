@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,13 +52,95 @@ std::string audit_record(const pmi::LaunchContext& ctx, const launcher::Identity
     return r;
 }
 
+// IMAGE is an image file rather than a name: names never start with '/' or '.'.
+bool names_a_file(const std::string& image) { return !image.empty() && (image[0] == '/' || image[0] == '.'); }
+
+struct ResolvedImage {
+    image::ImageRecord record;
+    std::string store_root;
+    bool user_store = false;  // the user's own store: read and mounted as the user
+};
+
+// IMAGE names a file: the image imported from it, importing it first if this file (as it is
+// now) was never imported. 64 ranks starting at once make one import (image::ensure_image).
+// Into the user's own store when the admin allows those, else into the admin store when the
+// admin lets users import there.
+ResolvedImage image_from_file(const RunRequest& r, const Policy& pol, const launcher::Identity& id,
+                              const std::string& prefix) {
+    const bool to_user = pol.user_store;
+    if (!to_user && pol.import_admin_store != "users" && id.uid != 0)
+        throw_refused("image file " + r.image,
+                      "launching from a file imports it, and the admin allows imports neither into per-user "
+                      "stores (user_store = no) nor by users into the admin store (import_admin_store = root); "
+                      "ask for it to be imported, then launch it by name");
+    const auto uo = launcher::open_as_user(r.image, id.uid, id.gid, true);
+    struct FdCloser {
+        int fd;
+        ~FdCloser() { ::close(fd); }
+    } closer{uo.fd};
+    if (uo.is_dir)
+        throw_usage(r.image + ": a directory; launch from an image file (docker-archive, OCI archive, rootfs "
+                              "tar), or import an OCI layout first: socker-mpi image import layout:DIR NAME");
+    struct stat st {};
+    if (::fstat(uo.fd, &st) != 0) throw_errno("stat", r.image, errno);
+    const image::ImageName name = image::name_for_file(
+        {host::fd_target(uo.fd), static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
+         static_cast<unsigned long long>(st.st_size),
+         static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<unsigned long long>(st.st_mtim.tv_nsec),
+         static_cast<unsigned long long>(st.st_ctim.tv_sec) * 1000000000ULL + static_cast<unsigned long long>(st.st_ctim.tv_nsec)});
+
+    image::ImportSource src;
+    src.label = r.image;
+    src.fd = uo.fd;
+    src.seekable = true;
+    src.size = static_cast<unsigned long long>(st.st_size);
+    image::ImportOptions opt;
+    if (auto cb = progress_bar_for("importing " + r.image)) opt.progress = *cb;
+    auto ensure = [&](const std::string& root) {
+        auto er = image::ensure_image(root, src, name, opt);
+        if (er.imported) print_import_summary(prefix, r.image + " as " + name.str(), *er.imported);
+        return er.record;
+    };
+    if (to_user) {
+        const std::string root = user_store_path(id, false);
+        const std::string json = host::in_user_process(id, [&] {
+            user_store_path(id, true);
+            return image::record_to_json(ensure(root));
+        });
+        return {image::record_from_json(json, root), root, true};
+    }
+    host::check_store_dir(pol.image_store);
+    return {ensure(pol.image_store), pol.image_store, false};
+}
+
+// IMAGE names an image: the admin store's, else (when the admin allows per-user stores) the
+// user's own, looked up by a process that is only the user.
+ResolvedImage image_by_name(const image::ImageName& name, const Policy& pol, const launcher::Identity& id) {
+    host::check_store_dir(pol.image_store);
+    try {
+        return {image::Store(pol.image_store).find(name), pol.image_store, false};
+    } catch (const Error& e) {
+        if (e.code() != Exit::BadImage || !pol.user_store || id.home.empty() || id.home == "/") throw;
+        const std::string root = user_store_path(id, false);
+        const std::string json = host::in_user_process(id, [&]() -> std::string {
+            struct stat st {};
+            if (::stat(root.c_str(), &st) != 0) return "";
+            auto rec = image::Store(root).find_complete(name);
+            return rec ? image::record_to_json(*rec) : "";
+        });
+        if (json.empty()) throw;  // in neither store: the admin store's message and suggestion
+        return {image::record_from_json(json, root), root, true};
+    }
+}
+
 }  // namespace
 
 Policy load_admin_policy() { return host::load_policy(SOCKER_CONFIG_FILE); }
 
 int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix) {
-    // The image name is checked before anything touches the filesystem.
-    const image::ImageName name = image::parse_image_name(r.image);
+    // An image name is checked before anything touches the filesystem.
+    const bool from_file = names_a_file(r.image);
+    if (!from_file) image::parse_image_name(r.image);
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
 
@@ -70,7 +153,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
 
     // One audit record per refusal or failure, and one per launch.
     auto audit = [&](const std::string& image_id, const std::vector<std::string>& argv, const std::string& decision) {
-        host::audit(pol.log, audit_record(ctx, id, name.str(), image_id, quote_argv(argv), decision));
+        host::audit(pol.log, audit_record(ctx, id, quote_argv({r.image}), image_id, quote_argv(argv), decision));
     };
     auto refuse = [&](const std::string& what, const std::string& why) {
         audit("", r.command, "refused: " + why);
@@ -83,15 +166,15 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     if (ctx.step && ctx.step->uid != static_cast<long>(id.uid))
         refuse("launch", "the Slurm step belongs to uid " + std::to_string(ctx.step->uid));
 
-    host::check_store_dir(pol.image_store);
-    const image::Store store(pol.image_store);
-    image::ImageRecord rec;
+    ResolvedImage img;
     try {
-        rec = store.find(name);
+        img = from_file ? image_from_file(r, pol, id, prefix) : image_by_name(image::parse_image_name(r.image), pol, id);
     } catch (const Error& e) {
         audit("", r.command, std::string("refused: ") + e.what());
         throw;
     }
+    const image::ImageRecord& rec = img.record;
+    const image::Store store(img.store_root);
 
     launcher::PlanInput in;
     in.request = r;
@@ -100,6 +183,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     in.id = id;
     in.image = rec;
     for (const auto& l : rec.layers) in.layer_dirs.push_back(store.layer_dir(l));
+    in.user_store = img.user_store;
     in.env = env;
     in.host_cwd = host::cwd();
     in.hostname = host::short_hostname();

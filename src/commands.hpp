@@ -1,9 +1,13 @@
 // One function per subcommand; each runs the pipeline for its request.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "env.hpp"
+#include "image_store.hpp"
+#include "launcher/spec.hpp"
 #include "policy.hpp"
 #include "request.hpp"
 
@@ -14,6 +18,15 @@ Policy load_admin_policy();
 
 // Entry hygiene (fds, umask, dumpable) before anything else.
 void host_entry(int pmi_fd);
+
+// The user's own image store, ~/.local/share/socker-mpi/images. `create` makes the missing
+// directories (0700): call it so only as the user (after the drop). Refuses a user without a home.
+std::string user_store_path(const launcher::Identity& id, bool create);
+// One line on stderr: what an import read, unpacked and reused.
+void print_import_summary(const std::string& prefix, const std::string& what, const image::ImportResult& res);
+// A progress bar when stderr is a terminal; nullopt otherwise.
+using ProgressCallback = std::function<void(const image::ImportProgress&)>;
+std::optional<ProgressCallback> progress_bar_for(const std::string& what);
 
 int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix);
 int run_command(const ImportRequest& r, const EnvMap& env, const std::string& prefix);

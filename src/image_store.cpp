@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -41,6 +42,28 @@ ImageName parse_image_name(const std::string& s) {
     if (!std::regex_match(s, m, re))
         throw_usage("invalid image name '" + s + "' (expected NAME[:TAG], NAME of lowercase [a-z0-9._-/])");
     return {m[1], m[2].matched ? std::string(m[2]) : "latest"};
+}
+
+ImageName name_for_file(const FileIdentity& f) {
+    std::string base = f.path.substr(f.path.rfind('/') + 1);
+    for (const std::string ext : {".tar.gz", ".tar.zst", ".tar.xz", ".tgz", ".tar", ".oci"}) {
+        if (base.size() > ext.size() && base.compare(base.size() - ext.size(), ext.size(), ext) == 0) {
+            base.resize(base.size() - ext.size());
+            break;
+        }
+    }
+    std::string stem;
+    for (char c : base) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || ((c == '-' || c == '_') && !stem.empty())) stem += c;
+        else if (!stem.empty() && stem.back() != '-') stem += '-';
+        if (stem.size() >= 64) break;
+    }
+    while (!stem.empty() && (stem.back() == '-' || stem.back() == '_')) stem.pop_back();
+    if (stem.empty()) stem = "image";
+    std::string id = f.path;
+    for (unsigned long long v : {f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns}) id += '\0' + std::to_string(v);
+    return parse_image_name("file/" + stem + ":" + sha256_hex(id).substr(0, 24));
 }
 
 // ---------------------------------------------------------------- records
@@ -171,6 +194,19 @@ ImageRecord Store::find(const ImageName& name) const {
     return rec;
 }
 
+std::optional<ImageRecord> Store::find_complete(const ImageName& name) const {
+    const std::string ref = root_ + "/refs/" + escape_ref(name.str());
+    std::ifstream in(ref);
+    std::string id;
+    if (!in || !std::getline(in, id) || !formats::is_sha256_hex(id)) return std::nullopt;
+    const std::string rec_path = root_ + "/images/" + id + ".json";
+    if (!exists_nofollow(rec_path)) return std::nullopt;
+    auto rec = record_from_json(read_file(rec_path), id);
+    for (const auto& l : rec.layers)
+        if (!layer_present(l)) return std::nullopt;
+    return rec;
+}
+
 // ---------------------------------------------------------------- store plumbing
 namespace {
 
@@ -208,6 +244,10 @@ struct Paths {
     std::string ref(const ImageName& n) const { return root + "/refs/" + escape_ref(n.str()); }
     std::string meta_lock() const { return root + "/.lock"; }
     std::string bucket_lock(const std::string& d) const { return root + "/locks/" + d.substr(0, 2); }
+    // For ensure_image: 256 buckets by the name's hash (a fixed set of lock files, never removed,
+    // so no waiter can hold a lock on an unlinked file); never the layer buckets, which the
+    // import it serialises takes itself.
+    std::string name_lock(const ImageName& n) const { return root + "/locks/name-" + sha256_hex(n.str()).substr(0, 2); }
     std::string tmp() const { return root + "/tmp"; }
 };
 
@@ -1036,6 +1076,26 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
     if (opt.progress) opt.progress(prog);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return res;
+}
+
+EnsureResult ensure_image(const std::string& store_root, const ImportSource& src, const ImageName& name,
+                          const ImportOptions& opt) {
+    const Store store(store_root);
+    EnsureResult out;
+    if (auto rec = store.find_complete(name)) {  // the common case: no lock, no write
+        out.record = std::move(*rec);
+        return out;
+    }
+    Paths p{store_root};
+    prepare_store(p);
+    FileLock once(p.name_lock(name));
+    if (auto rec = store.find_complete(name)) {  // another caller imported it while we waited
+        out.record = std::move(*rec);
+        return out;
+    }
+    out.imported = import_image(store_root, src, name, opt);
+    out.record = out.imported->record;
+    return out;
 }
 
 RemoveResult remove_image(const std::string& store_root, const ImageName& name) {

@@ -38,6 +38,17 @@ struct ImageName {
 // Throws Error(Exit::Usage).
 ImageName parse_image_name(const std::string& s);
 
+// An image file as found at launch: its path (resolved) and identity.
+struct FileIdentity {
+    std::string path;
+    unsigned long long dev = 0, ino = 0, size = 0, mtime_ns = 0, ctime_ns = 0;
+};
+// The name an image launched from a file is stored under: "file/<stem>:<key>", the stem from the
+// file name (lowercased, [a-z0-9_-], extensions .tar/.tar.gz/... dropped), the key 24 hex digits
+// of the sha256 of the whole identity. An unchanged file is found again without being read; a
+// rewritten, touched or replaced one (new size, mtime, ctime or inode) gets a new key: a new import.
+ImageName name_for_file(const FileIdentity& f);
+
 struct ImageConfig {
     std::vector<std::string> env;  // KEY=VALUE
     std::vector<std::string> entrypoint;
@@ -68,6 +79,8 @@ public:
 
     // Lookup by NAME[:TAG]; throws Error(Exit::BadImage) with a "did you mean" if absent.
     ImageRecord find(const ImageName& name) const;
+    // Lookup without the error: nullopt when NAME is absent or one of its layers is missing.
+    std::optional<ImageRecord> find_complete(const ImageName& name) const;
     std::vector<ImageRecord> list() const;
     std::string layer_dir(const std::string& diff_id) const { return root_ + "/layers/" + diff_id; }
     bool layer_present(const std::string& diff_id) const;
@@ -118,6 +131,17 @@ struct ImportResult {
 // Needs write access to the store root (root for the admin store). Throws Error:
 // BadImage for anything wrong with the image (nothing is kept), Io for the host (ENOSPC...).
 ImportResult import_image(const std::string& store_root, const ImportSource& src, const ImageName& name,
+                          const ImportOptions& opt = {});
+
+// The image NAME names if it is complete; otherwise one import of `src` under NAME. Concurrent
+// callers for the same NAME (64 ranks of a job launching from one image file) wait for the one
+// import (flock on locks/name-<sha256 of NAME>, taken only on a miss) and then use its result:
+// one unpack. `imported` says whether this caller did the import.
+struct EnsureResult {
+    ImageRecord record;
+    std::optional<ImportResult> imported;
+};
+EnsureResult ensure_image(const std::string& store_root, const ImportSource& src, const ImageName& name,
                           const ImportOptions& opt = {});
 
 struct RemoveResult {

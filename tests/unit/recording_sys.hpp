@@ -17,8 +17,9 @@ public:
     std::string fail_on;  // throw an Error when this call name comes up
 
     void unshare_mount_namespace() override { rec("unshare_mount_namespace"); }
-    std::string mount_rootfs(const std::string& d, const std::vector<std::string>& l) override {
-        rec("mount_rootfs " + d + " layers=" + std::to_string(l.size()));
+    std::string mount_rootfs(const std::string& d, const std::vector<std::string>& l, const Identity* owner) override {
+        rec("mount_rootfs " + d + " layers=" + std::to_string(l.size()) +
+            (owner ? " owner=" + std::to_string(owner->uid) : ""));
         return d + "/root";
     }
     void apply_mount(const std::string&, const MountOp& op, const ContainerSpec&) override {

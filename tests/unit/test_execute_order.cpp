@@ -42,6 +42,17 @@ size_t pos(const std::vector<std::string>& calls, const std::string& prefix) {
     return static_cast<size_t>(it - calls.begin());
 }
 
+TEST(ExecuteOrder, UserStoreLayersAreMountedAsTheUsers) {
+    ContainerSpec s = sample();
+    RecordingSys admin;
+    EXPECT_THROW(execute(s, admin), ExecCalled);
+    EXPECT_EQ(admin.calls.at(1), "mount_rootfs /var/lib/socker-mpi/mnt layers=1");
+    s.layers_owned_by_user = true;
+    RecordingSys user;
+    EXPECT_THROW(execute(s, user), ExecCalled);
+    EXPECT_EQ(user.calls.at(1), "mount_rootfs /var/lib/socker-mpi/mnt layers=1 owner=1001");
+}
+
 TEST(ExecuteOrder, PrivilegedStepsInTheRightOrder) {
     RecordingSys sys;
     EXPECT_THROW(execute(sample(), sys), ExecCalled);

@@ -1,6 +1,7 @@
 // Image store: formats, verification, layer semantics, dedup, garbage collection, concurrency
 // and crash safety, on scratch stores under /tmp. Runs as any user (ownership is checked only
 // as root; the opaque xattr namespace is trusted.* as root, user.* otherwise).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -8,6 +9,9 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
+#include <functional>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "error.hpp"
@@ -613,6 +617,113 @@ TEST_F(StoreTest, ConcurrentOciArchiveStreamsUnpackOnce) {
     EXPECT_EQ(concurrent_imports(store, t.finish(), 6, true), 1);
     EXPECT_EQ(layer_dirs(store), std::vector<std::string>{sha256_hex(l1)});
     EXPECT_EQ(entries(store + "/aliases").size(), 1u);
+}
+
+// ensure_image from kN processes at once, all for one name (ranks launching from one file);
+// returns how many of them imported (the others must have found that import's image).
+int concurrent_ensures(const std::string& store, const std::string& arch, int kN, std::set<std::string>* ids) {
+    char tmpl[] = "/tmp/socker-unit-ensure-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::unlink(tmpl);
+    if (fd < 0 || ::write(fd, arch.data(), arch.size()) != static_cast<ssize_t>(arch.size())) return -1;
+    int p[2];
+    if (::pipe(p) != 0) return -1;
+    std::vector<pid_t> kids;
+    for (int i = 0; i < kN; ++i) {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(p[0]);
+            int code = 0;
+            try {
+                int own = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY);  // own offset
+                ImportSource src;
+                src.label = "ranks";
+                src.fd = own;
+                src.seekable = true;
+                src.size = arch.size();
+                auto r = ensure_image(store, src, parse_image_name("file/job:1"));
+                std::string line = (r.imported ? "I" : "F") + r.record.id + "\n";
+                if (::write(p[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) code = 2;
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "child %d: %s\n", i, e.what());
+                code = 1;
+            }
+            ::_exit(code);
+        }
+        kids.push_back(pid);
+    }
+    ::close(p[1]);
+    ::close(fd);
+    for (pid_t k : kids) {
+        int st = 0;
+        ::waitpid(k, &st, 0);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    std::string all;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<size_t>(n));
+    ::close(p[0]);
+    std::istringstream in(all);
+    int imported = 0, lines = 0;
+    for (std::string l; std::getline(in, l); ++lines) {
+        imported += l[0] == 'I';
+        ids->insert(l.substr(1));
+    }
+    EXPECT_EQ(lines, kN) << "every launch got an image";
+    return imported;
+}
+
+TEST_F(StoreTest, ConcurrentFirstLaunchesImportOnce) {
+    const std::string l1 = layer1(), l2 = layer2();
+    const std::string arch = docker_archive({l1, l2}, {l1, l2}, config_for({l1, l2}).dump());
+    std::set<std::string> ids;
+    EXPECT_EQ(concurrent_ensures(store, arch, 12, &ids), 1) << "one import, the others wait and reuse it";
+    EXPECT_EQ(ids.size(), 1u);
+    EXPECT_EQ(layer_dirs(store).size(), 2u);
+    ASSERT_EQ(Store(store).list().size(), 1u);
+    EXPECT_EQ(Store(store).list()[0].names, std::vector<std::string>{"file/job:1"});
+    // Found again without an import.
+    ids.clear();
+    EXPECT_EQ(concurrent_ensures(store, arch, 3, &ids), 0);
+    // A missing layer makes the image incomplete: the next launch imports it again.
+    fs::remove_all(store + "/layers/" + sha256_hex(l2));
+    EXPECT_FALSE(Store(store).find_complete(parse_image_name("file/job:1")));
+    ids.clear();
+    EXPECT_EQ(concurrent_ensures(store, arch, 4, &ids), 1);
+    EXPECT_TRUE(Store(store).find_complete(parse_image_name("file/job:1")));
+}
+
+TEST_F(StoreTest, FailedFirstLaunchKeepsNothingAndEveryRankReportsIt) {
+    std::string arch = docker_archive({layer1()}, {layer1()}, config_for({layer1()}).dump());
+    arch[arch.size() / 2] ^= 0x55;  // corrupt the middle of the archive
+    ImportSource src;
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    ASSERT_EQ(::write(p[1], arch.data(), arch.size()), static_cast<ssize_t>(arch.size()));
+    ::close(p[1]);
+    src.fd = p[0];
+    src.label = "corrupt";
+    EXPECT_THROW(ensure_image(store, src, parse_image_name("file/bad:1")), Error);
+    ::close(p[0]);
+    expect_store_empty();
+}
+
+TEST(ImageNames, NameForFileIsStableAndChangesWithTheFile) {
+    FileIdentity f{"/scratch/u/My App_v1.2.tar.gz", 2049, 1234, 5000, 1700000000000000001ULL, 1700000000000000002ULL};
+    const ImageName a = name_for_file(f);
+    EXPECT_EQ(a.repo, "file/my-app_v1-2");
+    EXPECT_EQ(a.tag.size(), 24u);
+    EXPECT_EQ(name_for_file(f).str(), a.str());
+    for (auto change : std::vector<std::function<void(FileIdentity&)>>{
+             [](FileIdentity& x) { x.path = "/other" + x.path; }, [](FileIdentity& x) { ++x.dev; }, [](FileIdentity& x) { ++x.ino; },
+             [](FileIdentity& x) { ++x.size; }, [](FileIdentity& x) { ++x.mtime_ns; }, [](FileIdentity& x) { ++x.ctime_ns; }}) {
+        FileIdentity g = f;
+        change(g);
+        EXPECT_EQ(name_for_file(g).repo, a.repo);
+        EXPECT_NE(name_for_file(g).tag, a.tag);
+    }
+    EXPECT_EQ(name_for_file({"/x/.._--.tar", 1, 1, 1, 1, 1}).repo, "file/image");
+    EXPECT_EQ(name_for_file({"/x/" + std::string(300, 'A'), 1, 1, 1, 1, 1}).repo, "file/" + std::string(64, 'a'));
 }
 
 TEST_F(StoreTest, KilledImportLeavesNoVisibleImageAndTheNextOneSucceeds) {

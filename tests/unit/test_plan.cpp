@@ -37,6 +37,17 @@ const MountOp* find(const ContainerSpec& s, const std::string& target) {
     return nullptr;
 }
 
+TEST(Plan, UserStoreImagesAreMarkedForMountingAsTheUser) {
+    PlanInput in = input();
+    EXPECT_FALSE(make_spec(in).layers_owned_by_user);
+    in.user_store = true;
+    in.layer_dirs = {"/home/alice/.local/share/socker-mpi/images/layers/bbb"};
+    const ContainerSpec s = make_spec(in);
+    EXPECT_TRUE(s.layers_owned_by_user);
+    EXPECT_EQ(s.layers, in.layer_dirs);
+    EXPECT_NE(to_json(s).find("\"layers_owned_by_user\": true"), std::string::npos);
+}
+
 TEST(Plan, SharesWhatMpiNeedsAtTheSamePaths) {
     auto s = make_spec(input());
     ASSERT_TRUE(find(s, "/dev/shm"));
