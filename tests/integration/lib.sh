@@ -31,3 +31,35 @@ finish() {
   echo "$T: $PASSES passed, $FAILS failed"
   [[ $FAILS -eq 0 ]]
 }
+
+# ---- temporary admin config: the original file is put back by admin_conf_restore (trap).
+ADMIN_CONF=${SOCKER_ADMIN_CONF:-/etc/socker-mpi/socker-mpi.conf}
+ADMIN_CONF_SAVED=""
+# The original is kept once, whatever the number of changes, for admin_conf_restore.
+admin_conf_save_once() {
+  [[ -n $ADMIN_CONF_SAVED ]] && return 0
+  ADMIN_CONF_SAVED=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.saved.XXXXXX")
+  cp -p "$ADMIN_CONF" "$ADMIN_CONF_SAVED"
+}
+# admin_conf_set KEY VALUE: replace a top-level key of the current config, atomically,
+# root-owned 0644.
+admin_conf_set() {
+  admin_conf_save_once
+  local tmp; tmp=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.test.XXXXXX")
+  sed -E "s|^$1[[:space:]]*=.*|$1 = $2|" "$ADMIN_CONF" > "$tmp"
+  grep -qxF "$1 = $2" "$tmp" || { rm -f "$tmp"; return 1; }
+  chown root:root "$tmp"; chmod 0644 "$tmp"; mv -f "$tmp" "$ADMIN_CONF"
+}
+admin_conf_set_devices() { admin_conf_set devices "$1"; }
+# admin_conf_append TEXT: add lines (e.g. a [node:GLOB] section) to the current admin config.
+admin_conf_append() {
+  admin_conf_save_once
+  local tmp; tmp=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.test.XXXXXX")
+  { cat "$ADMIN_CONF"; printf '%s\n' "$1"; } > "$tmp"
+  chown root:root "$tmp"; chmod 0644 "$tmp"; mv -f "$tmp" "$ADMIN_CONF"
+}
+admin_conf_restore() {
+  [[ -n $ADMIN_CONF_SAVED ]] || return 0
+  mv -f "$ADMIN_CONF_SAVED" "$ADMIN_CONF"   # cp -p kept root:root 0644
+  ADMIN_CONF_SAVED=""
+}

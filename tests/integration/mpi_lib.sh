@@ -54,32 +54,4 @@ multi_down() {
 # as_user_multi CMD...: as_user against the two-node cluster.
 as_user_multi() { as_user env SLURM_CONF="$MULTI_CONF" "$@"; }
 
-# ---- temporary admin config: the original file is put back by admin_conf_restore (trap).
-ADMIN_CONF=${SOCKER_ADMIN_CONF:-/etc/socker-mpi/socker-mpi.conf}
-ADMIN_CONF_SAVED=""
-# The original is kept once, whatever the number of changes, for admin_conf_restore.
-admin_conf_save_once() {
-  [[ -n $ADMIN_CONF_SAVED ]] && return 0
-  ADMIN_CONF_SAVED=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.saved.XXXXXX")
-  cp -p "$ADMIN_CONF" "$ADMIN_CONF_SAVED"
-}
-# admin_conf_set_devices VALUE: replace the `devices` key, atomically, root-owned 0644.
-admin_conf_set_devices() {
-  admin_conf_save_once
-  local tmp; tmp=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.test.XXXXXX")
-  sed -E "s|^devices[[:space:]]*=.*|devices = $1|" "$ADMIN_CONF_SAVED" > "$tmp"
-  grep -qxF "devices = $1" "$tmp" || { rm -f "$tmp"; return 1; }
-  chown root:root "$tmp"; chmod 0644 "$tmp"; mv -f "$tmp" "$ADMIN_CONF"
-}
-# admin_conf_append TEXT: add lines (e.g. a [node:GLOB] section) to the current admin config.
-admin_conf_append() {
-  admin_conf_save_once
-  local tmp; tmp=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.test.XXXXXX")
-  { cat "$ADMIN_CONF"; printf '%s\n' "$1"; } > "$tmp"
-  chown root:root "$tmp"; chmod 0644 "$tmp"; mv -f "$tmp" "$ADMIN_CONF"
-}
-admin_conf_restore() {
-  [[ -n $ADMIN_CONF_SAVED ]] || return 0
-  mv -f "$ADMIN_CONF_SAVED" "$ADMIN_CONF"   # cp -p kept root:root 0644
-  ADMIN_CONF_SAVED=""
-}
+# (temporary admin config helpers: lib.sh)

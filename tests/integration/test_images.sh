@@ -93,6 +93,9 @@ t_start=$(date +%s)
 W=$(mktemp -d /var/tmp/itest-images.XXXXXX); chmod 755 "$W"; export W
 P="podman --root $W/podman/root --runroot $W/podman/run --tmpdir $W/podman/tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
 cleanup() {
+  admin_conf_restore
+  for n in $("$BIN" image ls 2>/dev/null | awk '$1 == "file/job-app" { print $1 ":" $2 }'); do "$BIN" image rm "$n" >/dev/null 2>&1; done
+  for n in $(as_user "$BIN" image ls --user 2>/dev/null | awk '$1 ~ /^file\// { print $1 ":" $2 }'); do as_user "$BIN" image rm --user "$n" >/dev/null 2>&1; done
   for n in $("$BIN" image ls 2>/dev/null | awk -v n=$N '$1 == n { print $1 ":" $2 }'); do "$BIN" image rm "$n" >/dev/null 2>&1; done
   as_user "$BIN" image rm --user $N:user >/dev/null 2>&1
   $P rmi -a -f >/dev/null 2>&1
@@ -276,9 +279,92 @@ utree=$(unshare -m --propagation private bash -c '
 strip_owner() { awk '{ $4 = ""; print }'; }
 assert_eq "user-store tree equals umoci unpack (owner aside)" \
   "$(grep -v '^#' <<<"$ref" | strip_owner | sha256sum)" "$(grep -v '^#' <<<"$utree" | strip_owner | sha256sum)"
+
+# ---------------------------------------------------------------- launches from the user's store
+# Mounted as the user's: layers opened as the user, overlayfs with userxattr (whiteouts and the
+# opaque dir of a store the user wrote must work as in the admin store).
+out=$(as_user srun -O -n 4 "$BIN" $N:user 'id -u; cat /usr/share/doc/new/f; ls /usr/share/doc; test -e /bin/vi || echo vi-gone; test -e /etc/motd || echo motd-gone; grep " / " /proc/self/mountinfo' 2>&1)
+assert_eq "user-store image runs as the user (4 ranks)" "4" "$(grep -cx "$UID_U" <<<"$out")"
+assert_eq "user store: opaque dir shows only the new content" "4 4" "$(grep -cx replaced <<<"$out") $(grep -cx new <<<"$out")"
+assert_eq "user store: whiteouts hide deleted files" "4 4" "$(grep -cx vi-gone <<<"$out") $(grep -cx motd-gone <<<"$out")"
+assert_contains "user store: overlay mounted with userxattr" "$out" ",userxattr"
+out=$(cd / && runuser -u "$U" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$HOME_U" srun -n 1 "$BIN" $N:user 2>&1)
+assert_eq "user store: no command runs Entrypoint+Cmd in WorkingDir with Env" \
+  "entry-cmd-ran in /opt with ITEST_VAR=from-image" "$out"
+# A layer directory that is not the user's own is refused before anything is mounted; one
+# swapped for a symlink does not count as present.
+chown root "${udirs[1]}"
+out=$(as_user srun -n 1 "$BIN" $N:user true 2>&1); rc=$?
+assert_eq "user-store layer not owned by the user: refused (77)" "77" "$rc"
+assert_contains "... and says why" "$out" "not by the user"
+chown "$U" "${udirs[1]}"
+mv "${udirs[1]}" "${udirs[1]}.away" && ln -s /usr/share "${udirs[1]}" && chown -h "$U" "${udirs[1]}"
+out=$(as_user srun -n 1 "$BIN" $N:user true 2>&1); rc=$?
+assert_eq "user-store layer swapped for a symlink: image incomplete, not found (65)" "65" "$rc"
+rm -f "${udirs[1]}"; mv "${udirs[1]}.away" "${udirs[1]}"
+admin_conf_set user_store no
+out=$(as_user srun -n 1 "$BIN" $N:user true 2>&1); rc=$?
+assert_eq "user_store = no: user-store images are not found (65)" "65" "$rc"
+assert_contains "... with the admin store's message" "$out" "no such image in $STORE"
+admin_conf_restore
+
 out=$(as_user "$BIN" image rm --user $N:user 2>&1)
 assert_contains "rm --user removes its layers" "$out" "2 unused layer(s) deleted"
 assert_eq "its layer directories are gone" "0" "$(ls -d "${udirs[@]}" 2>/dev/null | wc -l)"
+
+# ---------------------------------------------------------------- launches from an image file
+# The first launch imports the file (16 ranks at once: one import, 16 launches); later launches
+# find it by the file's identity without reading it; a changed file is imported again.
+cp "$W/d.tar" "$W/job app.tar"; chmod 0644 "$W/job app.tar"
+ucount() { as_user "$BIN" image ls --user | awk '$1 == "file/job-app"' | wc -l; }
+out=$(as_user srun -O -n 16 "$BIN" "$W/job app.tar" 'cat /usr/share/doc/new/f; test -e /bin/vi || echo vi-gone' 2>&1); rc=$?
+assert_eq "16 concurrent first launches from a file succeed" "0 16 16" "$rc $(grep -cx replaced <<<"$out") $(grep -cx vi-gone <<<"$out")"
+assert_eq "... with one import among them" "1" "$(grep -c "imported $W/job app.tar as file/job-app:" <<<"$out")"
+assert_contains "... which unpacked both layers" "$out" "2 layer(s): 2 unpacked, 0 already stored"
+assert_eq "... into the user's store, as one image" "1" "$(ucount)"
+assert_eq "... owned by the user" "" "$(find "$ustore" ! -user "$U" -print -quit)"
+out=$(as_user srun -O -n 4 "$BIN" "$W/job app.tar" true 2>&1); rc=$?
+assert_eq "next launches from the unchanged file: no import" "0 0" "$rc $(grep -c imported <<<"$out")"
+out=$(cd / && runuser -u "$U" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$HOME_U" srun -n 1 "$BIN" "$W/job app.tar" 2>&1)
+assert_eq "no command: the file's Entrypoint+Cmd" "entry-cmd-ran in /opt with ITEST_VAR=from-image" "$out"
+touch "$W/job app.tar"
+out=$(as_user srun -n 1 "$BIN" "$W/job app.tar" true 2>&1)
+assert_contains "a touched file is imported again, its layers reused" "$out" "2 layer(s): 0 unpacked, 2 already stored"
+assert_eq "... as a second name" "2" "$(ucount)"
+out=$(as_user srun -n 1 "$BIN" "$W" true 2>&1); rc=$?
+assert_eq "a directory as IMAGE: usage error (64)" "64" "$rc"
+assert_contains "... naming what to do" "$out" "image import layout:DIR"
+out=$(as_user srun -n 1 "$BIN" "$W/missing.tar" true 2>&1); rc=$?
+assert_eq "a missing image file: I/O error (74)" "74" "$rc"
+chmod 0600 "$W/job app.tar"
+out=$(as_user srun -n 1 "$BIN" "$W/job app.tar" true 2>&1); rc=$?
+assert_eq "an image file the user cannot read: refused (77)" "77" "$rc"
+chmod 0644 "$W/job app.tar"
+# Killed in the middle of the first launch's import (the 245 MB demo image, so that there is a
+# middle): no image appears, the next launch imports and runs.
+ln -f "$IMAGE_CACHE/demo.tar" "$W/killed.tar" 2>/dev/null || cp "$IMAGE_CACHE/demo.tar" "$W/killed.tar"
+as_user srun -n 1 "$BIN" "$W/killed.tar" true >/dev/null 2>&1 & kpid=$!
+for i in $(seq 500); do compgen -G "$ustore/tmp/import-*/layer-*/usr/*" >/dev/null && break; sleep 0.02; done
+pkill -KILL -U "$U" -x socker-mpi; wait $kpid 2>/dev/null  # the launcher and its import child, not srun
+assert_eq "killed first launch: no image from that file" "0" "$(as_user "$BIN" image ls --user | awk '$1 == "file/killed"' | wc -l)"
+out=$(as_user srun -n 1 "$BIN" "$W/killed.tar" cat /etc/debian_version 2>&1); rc=$?
+assert_eq "the next launch imports and runs" "0 1" "$rc $(grep -c "imported $W/killed.tar" <<<"$out")"
+assert_eq "... and no work dir is left behind" "0" "$(find "$ustore/tmp" -mindepth 1 -maxdepth 1 | wc -l)"
+for n in $(as_user "$BIN" image ls --user | awk '$1 ~ /^file\// { print $1 ":" $2 }'); do as_user "$BIN" image rm --user "$n" >/dev/null; done
+# Where a file is imported is admin policy: the user's store, else the admin store when users
+# may import there, else refused.
+admin_conf_set user_store no
+out=$(as_user srun -n 1 "$BIN" "$W/job app.tar" true 2>&1); rc=$?
+assert_eq "no user store, admin store for root only: launching a file refused (77)" "77" "$rc"
+assert_contains "... and says so" "$out" "import_admin_store = root"
+admin_conf_set import_admin_store users
+out=$(as_user srun -n 1 "$BIN" "$W/job app.tar" 'id -u; cat /usr/share/doc/new/f' 2>&1); rc=$?
+assert_eq "import_admin_store = users: launched from the admin store" "0 $UID_U replaced" "$rc $(grep -v imported <<<"$out" | xargs)"
+aname=$("$BIN" image ls | awk '$1 == "file/job-app" { print $1 ":" $2 }')
+assert_eq "... imported there, root-owned" "root" "$([[ -n $aname ]] && stat -c %U "$(image_layer_dirs "$aname" | tail -1)")"
+[[ -n $aname ]] && "$BIN" image rm "$aname" >/dev/null
+admin_conf_restore
+
 
 # ---------------------------------------------------------------- rm and garbage collection
 mapfile -t dirs < <(image_layer_dirs $N:docker)
