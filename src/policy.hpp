@@ -25,7 +25,7 @@ struct NodeBinding {
 struct Policy {
     std::string image_store = "/var/lib/socker-mpi/images";   // admin store
     std::string runtime_dir = "/var/lib/socker-mpi/mnt";     // staging mount point (root-owned)
-    bool user_store = true;            // users may keep images in ~/.local/share/socker-mpi
+    bool user_store = true;            // users may keep (import, launch) images in ~/.local/share/socker-mpi
     std::string import_admin_store = "root";  // who may import into the admin store: root | users
     bool user_binds = true;
     std::vector<std::string> bind_allowed_prefixes = {"/home", "/scratch", "/tmp", "/work"};
