@@ -11,9 +11,12 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <climits>
 #include <cstring>
 #include <sstream>
@@ -135,6 +138,64 @@ UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_
     int rfd = ::open(via.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
     if (rfd < 0) throw_errno("open as user", path, errno, errno == EACCES ? Exit::Refused : Exit::Io);
     return {rfd, dir, st.st_uid};
+}
+
+std::string in_user_process(const Identity& id, const std::function<std::string()>& fn) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "user process", errno);
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        int e = errno;
+        ::close(p[0]);
+        ::close(p[1]);
+        throw_errno("fork", "user process", e);
+    }
+    if (pid == 0) {
+        ::close(p[0]);
+        // Reply: "<exit code>\n<result or message>".
+        std::string reply;
+        int code = 0;
+        try {
+            LinuxSys sys;
+            drop_privileges(id, sys);
+            reply = "0\n" + fn();
+        } catch (const Error& e) {
+            code = static_cast<int>(e.code());
+            reply = std::to_string(code) + "\n" + e.what();
+        } catch (const std::exception& e) {
+            code = static_cast<int>(Exit::Internal);
+            reply = std::to_string(code) + "\ninternal error: " + e.what();
+        }
+        for (size_t off = 0; off < reply.size();) {
+            ssize_t n = ::write(p[1], reply.data() + off, reply.size() - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            off += static_cast<size_t>(n);
+        }
+        std::fflush(nullptr);
+        ::_exit(code);  // no destructors or atexit handlers of the parent's state
+    }
+    ::close(p[1]);
+    std::string reply;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(p[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        reply.append(buf, static_cast<size_t>(n));
+    }
+    ::close(p[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) throw_errno("waitpid", "user process", errno);
+    if (WIFSIGNALED(status))
+        throw Error(Exit::Internal, "user process", "", 0, std::string("killed by signal ") + ::strsignal(WTERMSIG(status)));
+    const auto nl = reply.find('\n');
+    if (nl == std::string::npos) throw Error(Exit::Internal, "user process", "", 0, "exited without a reply");
+    const int code = std::atoi(reply.substr(0, nl).c_str());
+    if (code != 0) throw Error(static_cast<Exit>(code), reply.substr(nl + 1), {});
+    return reply.substr(nl + 1);
 }
 
 void LinuxSys::unshare_mount_namespace() {

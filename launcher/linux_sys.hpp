@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <set>
 
 #include "sys.hpp"
@@ -41,5 +42,12 @@ struct UserOpen {
     uid_t owner = 0;
 };
 UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files);
+
+// Runs fn in a child process that first drops every privilege for good (the launcher's own
+// drop and check), and returns what fn returned. An Error thrown there is thrown here with the
+// same exit code and message; the child's death by a signal is an Error(Internal). Used for
+// all work on the user's own image store, so that root never reads or writes it.
+std::string in_user_process(const Identity& id, const std::function<std::string()>& fn);
+
 
 }  // namespace socker::launcher

@@ -103,7 +103,7 @@ ResolvedImage image_from_file(const RunRequest& r, const Policy& pol, const laun
     };
     if (to_user) {
         const std::string root = user_store_path(id, false);
-        const std::string json = host::in_user_process(id, [&] {
+        const std::string json = launcher::in_user_process(id, [&] {
             user_store_path(id, true);
             return image::record_to_json(ensure(root));
         });
@@ -122,7 +122,7 @@ ResolvedImage image_by_name(const image::ImageName& name, const Policy& pol, con
     } catch (const Error& e) {
         if (e.code() != Exit::BadImage || !pol.user_store || id.home.empty() || id.home == "/") throw;
         const std::string root = user_store_path(id, false);
-        const std::string json = host::in_user_process(id, [&]() -> std::string {
+        const std::string json = launcher::in_user_process(id, [&]() -> std::string {
             struct stat st {};
             if (::stat(root.c_str(), &st) != 0) return "";
             auto rec = image::Store(root).find_complete(name);

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -180,64 +179,6 @@ std::string fd_target(int fd) {
     ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
     if (n < 0) throw_errno("readlink", link, errno);
     return std::string(buf, static_cast<size_t>(n));
-}
-
-std::string in_user_process(const launcher::Identity& id, const std::function<std::string()>& fn) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "user process", errno);
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        int e = errno;
-        ::close(p[0]);
-        ::close(p[1]);
-        throw_errno("fork", "user process", e);
-    }
-    if (pid == 0) {
-        ::close(p[0]);
-        // Reply: "<exit code>\n<result or message>".
-        std::string reply;
-        int code = 0;
-        try {
-            launcher::LinuxSys sys;
-            launcher::drop_privileges(id, sys);
-            reply = "0\n" + fn();
-        } catch (const Error& e) {
-            code = static_cast<int>(e.code());
-            reply = std::to_string(code) + "\n" + e.what();
-        } catch (const std::exception& e) {
-            code = static_cast<int>(Exit::Internal);
-            reply = std::to_string(code) + "\ninternal error: " + e.what();
-        }
-        for (size_t off = 0; off < reply.size();) {
-            ssize_t n = ::write(p[1], reply.data() + off, reply.size() - off);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            off += static_cast<size_t>(n);
-        }
-        std::fflush(nullptr);
-        ::_exit(code);  // no destructors or atexit handlers of the parent's state
-    }
-    ::close(p[1]);
-    std::string reply;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(p[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        reply.append(buf, static_cast<size_t>(n));
-    }
-    ::close(p[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) throw_errno("waitpid", "user process", errno);
-    if (WIFSIGNALED(status))
-        throw Error(Exit::Internal, "user process", "", 0, std::string("killed by signal ") + ::strsignal(WTERMSIG(status)));
-    const auto nl = reply.find('\n');
-    if (nl == std::string::npos) throw Error(Exit::Internal, "user process", "", 0, "exited without a reply");
-    const int code = std::atoi(reply.substr(0, nl).c_str());
-    if (code != 0) throw Error(static_cast<Exit>(code), reply.substr(nl + 1), {});
-    return reply.substr(nl + 1);
 }
 
 std::string slurm_tmpfs(const std::string& slurm_conf, const std::string& node) {

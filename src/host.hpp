@@ -1,7 +1,6 @@
 // Host facts the pipeline needs, read once by main() (thin syscall layer, no decisions).
 #pragma once
 
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,12 +36,6 @@ bool matches_any(const std::string& path, const std::vector<std::string>& globs)
 int open_source_as_user(const std::string& path, const launcher::Identity& id);
 // The path an open fd refers to now (readlink of /proc/self/fd/N).
 std::string fd_target(int fd);
-
-// Runs fn in a child process that first drops every privilege for good (the launcher's own
-// drop and check), and returns what fn returned. An Error thrown there is thrown here with the
-// same exit code and message; the child's death by a signal is an Error(Internal). Used for
-// all work on the user's own image store, so that root never reads or writes it.
-std::string in_user_process(const launcher::Identity& id, const std::function<std::string()>& fn);
 
 // Slurm's TmpFS from the admin's slurm.conf (default /tmp), %n/%h expanded to the node name.
 // The PMIx plugin keeps its per-step "spmix_appdir_<uid>_<job>.<step>" there.

@@ -1,0 +1,63 @@
+// launcher::in_user_process: the child that does all work on a user's own store. Needs root (it
+// drops to nobody); skipped otherwise.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "error.hpp"
+#include "linux_sys.hpp"
+
+namespace socker::launcher {
+namespace {
+
+Identity nobody() {
+    Identity id;
+    id.uid = 65534;
+    id.gid = 65534;
+    id.groups = {65534};
+    id.name = "nobody";
+    return id;
+}
+
+TEST(UserProcess, RunsAsTheUserAndReturnsTheResult) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+    const std::string r = in_user_process(nobody(), [] {
+        uid_t ru, eu, su;
+        gid_t rg, eg, sg;
+        ::getresuid(&ru, &eu, &su);
+        ::getresgid(&rg, &eg, &sg);
+        return std::to_string(ru) + "," + std::to_string(eu) + "," + std::to_string(su) + " " +
+               std::to_string(rg) + "," + std::to_string(eg) + "," + std::to_string(sg) + " " +
+               std::to_string(::getgroups(0, nullptr));
+    });
+    EXPECT_EQ(r, "65534,65534,65534 65534,65534,65534 1");
+    EXPECT_EQ(::geteuid(), 0u) << "the caller keeps its privileges";
+    // Results of any size and content come back whole.
+    EXPECT_EQ(in_user_process(nobody(), [] { return std::string(300000, '\n'); }), std::string(300000, '\n'));
+}
+
+TEST(UserProcess, ErrorsComeBackWithTheirCodeAndMessage) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+    try {
+        in_user_process(nobody(), []() -> std::string { throw Error(Exit::BadImage, "image", "x:1", 0, "corrupt"); });
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::BadImage);
+        EXPECT_STREQ(e.what(), "image `x:1`: corrupt");
+    }
+    try {
+        in_user_process(nobody(), []() -> std::string {
+            ::kill(::getpid(), SIGKILL);
+            return "unreachable";
+        });
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::Internal);
+        EXPECT_NE(std::string(e.what()).find("killed by signal"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace socker::launcher
