@@ -7,6 +7,7 @@
 
 #include "error.hpp"
 #include "image_formats.hpp"
+#include "image_store.hpp"
 
 using namespace socker;
 using namespace socker::image;
@@ -40,6 +41,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         formats::normalize_archive_path(text, "fuzz");
         formats::digest_hex(text, "fuzz");
+    } catch (const Error&) {
+    }
+    try {
+        // Image records: read from the store, and handed from the user-store child to the
+        // privileged launcher. What parses must survive a round trip unchanged.
+        auto rec = record_from_json(text, "fuzz");
+        if (record_to_json(record_from_json(record_to_json(rec), "fuzz")) != record_to_json(rec)) __builtin_trap();
     } catch (const Error&) {
     }
     formats::short_ref(text);

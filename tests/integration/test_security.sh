@@ -70,7 +70,7 @@ for k in CapEff CapPrm CapBnd CapInh CapAmb; do assert_eq "5 $k inside" 00000000
 assert_eq "5 NoNewPrivs inside" 1 "$(probe_value "$out" 0 NoNewPrivs)"
 # 6. hostile image names refused before touching the filesystem
 long=$(head -c 65536 /dev/zero | tr '\0' a)
-for n in '../../x' '/abs' '-x' "$long" $'a\nb' $'a\x1b[31mb'; do
+for n in 'lab/../../x' 'Abs' '-x' "$long" $'a\nb' $'a\x1b[31mb'; do
   out=$(as_user srun -n 1 $BIN run "$n" /bin/true 2>&1); rc=$?
   label=$(printf '%q' "${n:0:12}")
   [[ $n == -x ]] && { assert_eq "6 image name $label exit code" 64 "$rc"; continue; }
@@ -79,6 +79,14 @@ for n in '../../x' '/abs' '-x' "$long" $'a\nb' $'a\x1b[31mb'; do
   n_lines=$(grep -c 'socker-mpi\[' <<<"$out")
   [[ $n_lines -eq 1 ]] && pass "6 image name $label: one line" || fail "6 image name $label: $n_lines lines"
 done
+# 6b. an IMAGE starting with / or . is an image file, opened with the user's credentials: what
+# the user cannot read is refused, a missing file is an I/O error, a file that is no image is
+# refused as such, and none of them leaves an image behind
+images_before=$(as_user $BIN image ls --user 2>/dev/null | wc -l)
+expect "6b image file the user cannot read" 77 "Permission denied" -- as_user srun -n 1 $BIN /etc/shadow /bin/true
+expect "6b missing image file" 74 "No such file or directory" -- as_user srun -n 1 $BIN ../../x /bin/true
+expect "6b a file that is no image" 65 "/etc/hostname" -- as_user srun -n 1 $BIN /etc/hostname /bin/true
+assert_eq "6b nothing imported" "$images_before" "$(as_user $BIN image ls --user 2>/dev/null | wc -l)"
 # 7. outside a Slurm step (policy default)
 expect "7 outside a step" 77 "not inside a Slurm job step" -- as_user $BIN $IMG /bin/true
 # 8. SLURM_JOB_ID/SLURM_STEP_ID faked to another user's running job: our own step is used
