@@ -42,12 +42,12 @@ std::string quote_argv(const std::vector<std::string>& argv) {
 }
 
 std::string audit_record(const pmi::LaunchContext& ctx, const launcher::Identity& id,
-                         const std::string& image, const std::string& image_id,
+                         const std::string& image, const std::string& store, const std::string& image_id,
                          const std::string& cmd, const std::string& decision) {
     std::string r = "user=" + id.name + " uid=" + std::to_string(id.uid);
     if (ctx.step) r += " job=" + std::to_string(ctx.step->job) + " step=" + ctx.step->step;
     else r += " job=- step=-";
-    r += " rank=" + std::to_string(ctx.rank) + " image=" + image + " digest=sha256:" +
+    r += " rank=" + std::to_string(ctx.rank) + " image=" + image + " store=" + store + " digest=sha256:" +
          (image_id.empty() ? "-" : image_id) + " cmd=" + cmd + " decision=" + decision;
     return r;
 }
@@ -140,7 +140,7 @@ Policy load_admin_policy() { return host::load_policy(SOCKER_CONFIG_FILE); }
 int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix) {
     // An image name is checked before anything touches the filesystem.
     const bool from_file = names_a_file(r.image);
-    if (!from_file) image::parse_image_name(r.image);
+    const std::string image_label = from_file ? quote_argv({r.image}) : image::parse_image_name(r.image).str();
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
 
@@ -152,8 +152,9 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
         for (const auto& t : ctx.trace) std::fprintf(stderr, "%s%s\n", prefix.c_str(), t.c_str());
 
     // One audit record per refusal or failure, and one per launch.
+    std::string store_kind = "-";  // admin | user, once the image is found
     auto audit = [&](const std::string& image_id, const std::vector<std::string>& argv, const std::string& decision) {
-        host::audit(pol.log, audit_record(ctx, id, quote_argv({r.image}), image_id, quote_argv(argv), decision));
+        host::audit(pol.log, audit_record(ctx, id, image_label, store_kind, image_id, quote_argv(argv), decision));
     };
     auto refuse = [&](const std::string& what, const std::string& why) {
         audit("", r.command, "refused: " + why);
@@ -175,6 +176,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     }
     const image::ImageRecord& rec = img.record;
     const image::Store store(img.store_root);
+    store_kind = img.user_store ? "user" : "admin";
 
     launcher::PlanInput in;
     in.request = r;
