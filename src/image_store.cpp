@@ -46,20 +46,27 @@ ImageName parse_image_name(const std::string& s) {
 
 ImageName name_for_file(const FileIdentity& f) {
     std::string base = f.path.substr(f.path.rfind('/') + 1);
-    for (const std::string ext : {".tar.gz", ".tar.zst", ".tar.xz", ".tgz", ".tar", ".oci"}) {
+    for (const std::string ext : {".tar.gz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tgz", ".tar", ".oci"}) {
         if (base.size() > ext.size() && base.compare(base.size() - ext.size(), ext.size(), ext) == 0) {
             base.resize(base.size() - ext.size());
             break;
         }
     }
+    // Letters and digits kept; any run of other bytes becomes one '-' between them (image
+    // names allow a single separator between alphanumerics).
     std::string stem;
+    bool pending_sep = false;
     for (char c : base) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || ((c == '-' || c == '_') && !stem.empty())) stem += c;
-        else if (!stem.empty() && stem.back() != '-') stem += '-';
-        if (stem.size() >= 64) break;
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            if (pending_sep && !stem.empty()) stem += '-';
+            pending_sep = false;
+            stem += c;
+            if (stem.size() >= 64) break;
+        } else {
+            pending_sep = true;
+        }
     }
-    while (!stem.empty() && (stem.back() == '-' || stem.back() == '_')) stem.pop_back();
     if (stem.empty()) stem = "image";
     std::string id = f.path;
     for (unsigned long long v : {f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns}) id += '\0' + std::to_string(v);
@@ -215,6 +222,8 @@ public:
     FileLock(const std::string& path, int op = LOCK_EX) : path_(path) {
         fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd_ < 0) throw_errno("open lock", path, errno);
+        if (::flock(fd_, op | LOCK_NB) == 0) return;
+        waited_ = true;  // somebody held it
         while (::flock(fd_, op) != 0) {
             if (errno == EINTR) continue;
             int e = errno;
@@ -223,6 +232,7 @@ public:
         }
     }
     ~FileLock() { release(); }
+    bool waited() const { return waited_; }
     void release() {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
@@ -233,6 +243,7 @@ public:
 private:
     std::string path_;
     int fd_ = -1;
+    bool waited_ = false;
 };
 
 struct Paths {
@@ -248,6 +259,8 @@ struct Paths {
     // so no waiter can hold a lock on an unlinked file); never the layer buckets, which the
     // import it serialises takes itself.
     std::string name_lock(const ImageName& n) const { return root + "/locks/name-" + sha256_hex(n.str()).substr(0, 2); }
+    // "<exit code>\n<message>" of the last failed ensure_image import of a name.
+    std::string failed_note(const ImageName& n) const { return root + "/locks/failed-" + sha256_hex(n.str()); }
     std::string tmp() const { return root + "/tmp"; }
 };
 
@@ -1093,7 +1106,29 @@ EnsureResult ensure_image(const std::string& store_root, const ImportSource& src
         out.record = std::move(*rec);
         return out;
     }
-    out.imported = import_image(store_root, src, name, opt);
+    // The import we waited for failed: fail with its message rather than each waiter reading
+    // and unpacking the same bad image again. (One that was killed leaves no note: retry.)
+    const std::string note = p.failed_note(name);
+    if (once.waited()) {
+        std::ifstream in(note);
+        std::string code, msg;
+        if (in && std::getline(in, code) && std::getline(in, msg)) {
+            const int c = std::atoi(code.c_str());
+            throw Error(c >= 64 && c <= 78 ? static_cast<Exit>(c) : Exit::BadImage,
+                        "import of " + src.label + " by another rank failed: " + msg, {});
+        }
+    }
+    ::unlink(note.c_str());  // a note of an older failure: this import starts afresh
+    try {
+        out.imported = import_image(store_root, src, name, opt);
+    } catch (const Error& e) {
+        try {
+            write_atomically(note, std::to_string(static_cast<int>(e.code())) + "\n" + e.what() + "\n");
+        } catch (const Error&) {
+            // No note (disk full...): the waiters try themselves and meet the same error.
+        }
+        throw;
+    }
     out.record = out.imported->record;
     return out;
 }

@@ -44,7 +44,8 @@ struct FileIdentity {
     unsigned long long dev = 0, ino = 0, size = 0, mtime_ns = 0, ctime_ns = 0;
 };
 // The name an image launched from a file is stored under: "file/<stem>:<key>", the stem from the
-// file name (lowercased, [a-z0-9_-], extensions .tar/.tar.gz/... dropped), the key 24 hex digits
+// file name (extensions .tar/.tar.gz/... dropped, lowercased letters and digits, every other run
+// of bytes one '-', at most 64), the key 24 hex digits
 // of the sha256 of the whole identity. An unchanged file is found again without being read; a
 // rewritten, touched or replaced one (new size, mtime, ctime or inode) gets a new key: a new import.
 ImageName name_for_file(const FileIdentity& f);
@@ -135,8 +136,10 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
 
 // The image NAME names if it is complete; otherwise one import of `src` under NAME. Concurrent
 // callers for the same NAME (64 ranks of a job launching from one image file) wait for the one
-// import (flock on locks/name-<sha256 of NAME>, taken only on a miss) and then use its result:
-// one unpack. `imported` says whether this caller did the import.
+// import (flock on locks/name-<first 2 hex of sha256(NAME)>, taken only on a miss) and then use
+// its result: one unpack. If that import fails it leaves locks/failed-<sha256(NAME)> (exit code,
+// message) and the callers that waited for it throw that error instead of importing again; a
+// killed import leaves none, and the next caller imports. `imported`: this caller did the import.
 struct EnsureResult {
     ImageRecord record;
     std::optional<ImportResult> imported;

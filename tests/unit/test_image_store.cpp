@@ -693,25 +693,88 @@ TEST_F(StoreTest, ConcurrentFirstLaunchesImportOnce) {
     EXPECT_TRUE(Store(store).find_complete(parse_image_name("file/job:1")));
 }
 
-TEST_F(StoreTest, FailedFirstLaunchKeepsNothingAndEveryRankReportsIt) {
+TEST_F(StoreTest, FailedFirstLaunchIsTriedOnceAndEveryWaiterReportsIt) {
     std::string arch = docker_archive({layer1()}, {layer1()}, config_for({layer1()}).dump());
     arch[arch.size() / 2] ^= 0x55;  // corrupt the middle of the archive
-    ImportSource src;
+    char tmpl[] = "/tmp/socker-unit-bad-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::unlink(tmpl);
+    ASSERT_EQ(::write(fd, arch.data(), arch.size()), static_cast<ssize_t>(arch.size()));
+    const ImageName name = parse_image_name("file/bad:1");
+    // Hold the name's lock so that all ranks queue behind it, as 64 ranks starting together do.
+    fs::create_directories(store + "/locks");
+    const std::string lock = store + "/locks/name-" + sha256_hex(name.str()).substr(0, 2);
+    int lfd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_EQ(::flock(lfd, LOCK_EX), 0);
+    constexpr int kN = 5;
     int p[2];
     ASSERT_EQ(::pipe(p), 0);
-    ASSERT_EQ(::write(p[1], arch.data(), arch.size()), static_cast<ssize_t>(arch.size()));
+    std::vector<pid_t> kids;
+    for (int i = 0; i < kN; ++i) {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(p[0]);
+            ::close(lfd);  // the held lock is the parent's, not ours
+            char c = 'S';
+            try {
+                ImportSource src;
+                src.label = "job.tar";
+                src.fd = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY);
+                src.seekable = true;
+                src.size = arch.size();
+                ensure_image(store, src, name);
+            } catch (const Error& e) {
+                const std::string m = e.what();
+                c = m.find("by another rank failed") != std::string::npos ? 'W' : 'O';
+                if (e.code() != Exit::BadImage || m.find('\n') != std::string::npos) c = 'X';
+            }
+            ::_exit(::write(p[1], &c, 1) == 1 ? 0 : 1);
+        }
+        kids.push_back(pid);
+    }
     ::close(p[1]);
-    src.fd = p[0];
-    src.label = "corrupt";
-    EXPECT_THROW(ensure_image(store, src, parse_image_name("file/bad:1")), Error);
+    ::usleep(300000);  // every rank is blocked on the lock
+    ::close(lfd);
+    for (pid_t k : kids) {
+        int st = 0;
+        ::waitpid(k, &st, 0);
+    }
+    std::string got(16, '\0');
+    got.resize(static_cast<size_t>(std::max<ssize_t>(0, ::read(p[0], got.data(), got.size()))));
     ::close(p[0]);
-    expect_store_empty();
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, "OWWWW") << "one import failed on its own, the 4 that waited report it";
+    EXPECT_EQ(entries(store + "/images"), std::vector<std::string>{});
+    EXPECT_EQ(entries(store + "/refs"), std::vector<std::string>{});
+    EXPECT_EQ(layer_dirs(store), std::vector<std::string>{});
+    // A later launch (nobody to wait for) tries again itself, and clears the note when it works.
+    ImportSource again;
+    again.label = "job.tar";
+    again.fd = fd;
+    again.seekable = true;
+    EXPECT_THROW(ensure_image(store, again, name), Error);
+    ::close(fd);
+    const std::string note = store + "/locks/failed-" + sha256_hex(name.str());
+    EXPECT_TRUE(fs::exists(note));
+    const std::string good = docker_archive({layer1()}, {layer1()}, config_for({layer1()}).dump());
+    char gtmpl[] = "/tmp/socker-unit-good-XXXXXX";
+    int gfd = ::mkstemp(gtmpl);
+    ::unlink(gtmpl);
+    ASSERT_EQ(::write(gfd, good.data(), good.size()), static_cast<ssize_t>(good.size()));
+    ::lseek(gfd, 0, SEEK_SET);
+    ImportSource fixed;
+    fixed.label = "job.tar";
+    fixed.fd = gfd;
+    fixed.seekable = true;
+    EXPECT_TRUE(ensure_image(store, fixed, name).imported);
+    ::close(gfd);
+    EXPECT_FALSE(fs::exists(note)) << "a successful import clears the note";
 }
 
 TEST(ImageNames, NameForFileIsStableAndChangesWithTheFile) {
     FileIdentity f{"/scratch/u/My App_v1.2.tar.gz", 2049, 1234, 5000, 1700000000000000001ULL, 1700000000000000002ULL};
     const ImageName a = name_for_file(f);
-    EXPECT_EQ(a.repo, "file/my-app_v1-2");
+    EXPECT_EQ(a.repo, "file/my-app-v1-2");
     EXPECT_EQ(a.tag.size(), 24u);
     EXPECT_EQ(name_for_file(f).str(), a.str());
     for (auto change : std::vector<std::function<void(FileIdentity&)>>{
@@ -723,6 +786,13 @@ TEST(ImageNames, NameForFileIsStableAndChangesWithTheFile) {
         EXPECT_NE(name_for_file(g).tag, a.tag);
     }
     EXPECT_EQ(name_for_file({"/x/.._--.tar", 1, 1, 1, 1, 1}).repo, "file/image");
+    // Every odd file name gives a valid name (separators collapse, none at the ends).
+    for (const std::string odd : {"My App - v2.tar", "app__v2.tar", "run_.1.tar", "a--b.tar", "-x-.tar.bz2", "é.tar", "a b\tc\n.tgz"}) {
+        const ImageName n = name_for_file({"/x/" + odd, 1, 1, 1, 1, 1});
+        EXPECT_NO_THROW(parse_image_name(n.str())) << odd;
+    }
+    EXPECT_EQ(name_for_file({"/x/My App - v2.tar", 1, 1, 1, 1, 1}).repo, "file/my-app-v2");
+    EXPECT_EQ(name_for_file({"/x/run_.1.tar.bz2", 1, 1, 1, 1, 1}).repo, "file/run-1");
     EXPECT_EQ(name_for_file({"/x/" + std::string(300, 'A'), 1, 1, 1, 1, 1}).repo, "file/" + std::string(64, 'a'));
 }
 
