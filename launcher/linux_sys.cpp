@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -141,6 +142,18 @@ UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_
 }
 
 std::string in_user_process(const Identity& id, const std::function<std::string()>& fn) {
+    // A caller may have left SIGCHLD ignored (inherited across the setuid exec): then the
+    // child would be reaped by the kernel and waitpid fail. Default for the call, restored after.
+    struct SigchldDefault {
+        struct sigaction old {};
+        SigchldDefault() {
+            struct sigaction dfl {};
+            dfl.sa_handler = SIG_DFL;
+            ::sigemptyset(&dfl.sa_mask);
+            ::sigaction(SIGCHLD, &dfl, &old);
+        }
+        ~SigchldDefault() { ::sigaction(SIGCHLD, &old, nullptr); }
+    } sigchld;
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "user process", errno);
     std::fflush(nullptr);
@@ -177,23 +190,37 @@ std::string in_user_process(const Identity& id, const std::function<std::string(
         ::_exit(code);  // no destructors or atexit handlers of the parent's state
     }
     ::close(p[1]);
+    // The reply is the user's data (an image record): bounded, so that the privileged parent
+    // cannot be made to hold arbitrary amounts of it.
+    constexpr size_t kMaxReply = 16u << 20;
     std::string reply;
+    bool too_long = false;
     char buf[65536];
     for (;;) {
         ssize_t n = ::read(p[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
+        if (reply.size() + static_cast<size_t>(n) > kMaxReply) {
+            too_long = true;
+            ::kill(pid, SIGKILL);
+            break;
+        }
         reply.append(buf, static_cast<size_t>(n));
     }
     ::close(p[0]);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) throw_errno("waitpid", "user process", errno);
+    if (too_long) throw Error(Exit::BadImage, "user process", "", 0, "reply larger than 16 MiB");
     if (WIFSIGNALED(status))
         throw Error(Exit::Internal, "user process", "", 0, std::string("killed by signal ") + ::strsignal(WTERMSIG(status)));
+    // "<code>\n<body>": the code must be the child's exit status, 0 or a launcher exit code.
     const auto nl = reply.find('\n');
-    if (nl == std::string::npos) throw Error(Exit::Internal, "user process", "", 0, "exited without a reply");
-    const int code = std::atoi(reply.substr(0, nl).c_str());
+    const std::string head = nl == std::string::npos ? "" : reply.substr(0, nl);
+    const bool numeric = !head.empty() && head.size() <= 3 && head.find_first_not_of("0123456789") == std::string::npos;
+    const int code = numeric ? std::stoi(head) : -1;
+    if (!numeric || !WIFEXITED(status) || WEXITSTATUS(status) != code || (code != 0 && (code < 64 || code > 127)))
+        throw Error(Exit::Internal, "user process", "", 0, "exited without a valid reply");
     if (code != 0) throw Error(static_cast<Exit>(code), reply.substr(nl + 1), {});
     return reply.substr(nl + 1);
 }

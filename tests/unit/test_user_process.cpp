@@ -59,5 +59,26 @@ TEST(UserProcess, ErrorsComeBackWithTheirCodeAndMessage) {
     }
 }
 
+TEST(UserProcess, IgnoredSigchldAndOversizedRepliesAreHandled) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+    // A caller that ignores SIGCHLD (it survives the setuid exec) must not lose the child.
+    struct sigaction ign {}, old {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGCHLD, &ign, &old);
+    EXPECT_EQ(in_user_process(nobody(), [] { return std::string("ok"); }), "ok");
+    struct sigaction now {};
+    ::sigaction(SIGCHLD, nullptr, &now);
+    EXPECT_EQ(now.sa_handler, SIG_IGN) << "the caller's disposition is restored";
+    ::sigaction(SIGCHLD, &old, nullptr);
+    // The user's data is bounded: a reply over 16 MiB is refused, not held.
+    try {
+        in_user_process(nobody(), [] { return std::string((16u << 20) + 1, 'x'); });
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::BadImage);
+        EXPECT_NE(std::string(e.what()).find("larger than 16 MiB"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace socker::launcher
