@@ -24,6 +24,10 @@ int main(int argc, char** argv, char** envp) {
     const EnvMap user_env = env_from_environ(envp);
     ::clearenv();
     ::setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+    // hwloc would dlopen its plugins into this setuid process at the first topology (libxml2,
+    // OpenCL, X11, libpciaccess...): none is needed (I/O discovery is off, hwloc reads XML with
+    // its built-in parser), and they link the shared libhwloc beside the static one.
+    ::setenv("HWLOC_PLUGINS_PATH", "/nonexistent/socker-mpi-loads-no-hwloc-plugins", 1);
     const std::string prefix =
         "socker-mpi[rank " + (pmi::rank_hint(user_env) ? std::to_string(*pmi::rank_hint(user_env)) : "-") + "]: ";
     int pmi_fd = -1;
