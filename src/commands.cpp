@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <regex>
 
 #include "config.h"
 #include "error.hpp"
@@ -63,16 +64,14 @@ struct ResolvedImage {
 
 // IMAGE names a file: the image imported from it, importing it first if this file (as it is
 // now) was never imported. 64 ranks starting at once make one import (image::ensure_image).
-// Into the user's own store when the admin allows those, else into the admin store when the
-// admin lets users import there.
+// Always into the user's own store, as the user: running a private file must not publish it in
+// the shared admin store (that takes a deliberate `image import`).
 ResolvedImage image_from_file(const RunRequest& r, const Policy& pol, const launcher::Identity& id,
                               const std::string& prefix) {
-    const bool to_user = pol.user_store;
-    if (!to_user && pol.import_admin_store != "users" && id.uid != 0)
+    if (!pol.user_store)
         throw_refused("image file " + r.image,
-                      "launching from a file imports it, and the admin allows imports neither into per-user "
-                      "stores (user_store = no) nor by users into the admin store (import_admin_store = root); "
-                      "ask for it to be imported, then launch it by name");
+                      "launching from a file imports it into your own image store, and the admin disabled "
+                      "those (user_store = no); have the image imported, then launch it by name");
     const auto uo = launcher::open_as_user(r.image, id.uid, id.gid, true);
     struct FdCloser {
         int fd;
@@ -96,26 +95,19 @@ ResolvedImage image_from_file(const RunRequest& r, const Policy& pol, const laun
     src.size = static_cast<unsigned long long>(st.st_size);
     image::ImportOptions opt;
     if (auto cb = progress_bar_for("importing " + r.image)) opt.progress = *cb;
-    auto ensure = [&](const std::string& root) {
+    const std::string root = user_store_path(id, false);
+    const std::string json = launcher::in_user_process(id, [&] {
+        user_store_path(id, true);
         auto er = image::ensure_image(root, src, name, opt);
         if (er.imported) print_import_summary(prefix, r.image + " as " + name.str(), *er.imported);
-        return er.record;
-    };
-    if (to_user) {
-        const std::string root = user_store_path(id, false);
-        const std::string json = launcher::in_user_process(id, [&] {
-            user_store_path(id, true);
-            return image::record_to_json(ensure(root));
-        });
-        return {image::record_from_json(json, root), root, true};
-    }
-    host::check_store_dir(pol.image_store);
-    return {ensure(pol.image_store), pol.image_store, false};
+        return image::record_to_json(er.record);
+    });
+    return {image::record_from_json(json, root), root, true};
 }
 
 // IMAGE names an image: the admin store's, else (when the admin allows per-user stores) the
 // user's own, looked up by a process that is only the user.
-ResolvedImage image_by_name(const image::ImageName& name, const Policy& pol, const launcher::Identity& id) {
+ResolvedImage image_by_name_in_stores(const image::ImageName& name, const Policy& pol, const launcher::Identity& id) {
     host::check_store_dir(pol.image_store);
     try {
         return {image::Store(pol.image_store).find(name), pol.image_store, false};
@@ -130,6 +122,17 @@ ResolvedImage image_by_name(const image::ImageName& name, const Policy& pol, con
         });
         if (json.empty()) throw;  // in neither store: the admin store's message and suggestion
         return {image::record_from_json(json, root), root, true};
+    }
+}
+
+ResolvedImage image_by_name(const image::ImageName& name, const Policy& pol, const launcher::Identity& id) {
+    try {
+        return image_by_name_in_stores(name, pol, id);
+    } catch (const Error& e) {
+        // "app.tar" is a valid image name; the user most likely meant the file.
+        static const std::regex file_like(R"(.*\.(tar|tar\.gz|tgz|tar\.zst|tar\.xz|tar\.bz2|oci)$)");
+        if (e.code() != Exit::BadImage || name.tag != "latest" || !std::regex_match(name.repo, file_like)) throw;
+        throw Error(e.code(), std::string(e.what()) + " (to launch an image file, give its path: ./" + name.repo + ")", {});
     }
 }
 
