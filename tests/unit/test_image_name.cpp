@@ -10,11 +10,15 @@ TEST(ImageName, Valid) {
     EXPECT_EQ(parse_image_name("demo").str(), "demo:latest");
     EXPECT_EQ(parse_image_name("lab/solver:1.2").str(), "lab/solver:1.2");
     EXPECT_EQ(parse_image_name("my-app_x.y:V1_rc-2").tag, "V1_rc-2");
+    EXPECT_EQ(parse_image_name("a/b.c/d-e_f:_t").str(), "a/b.c/d-e_f:_t");
+    EXPECT_EQ(parse_image_name("x:" + std::string(128, 'T')).tag.size(), 128u);
 }
 
 TEST(ImageName, RefusedBeforeTouchingTheFilesystem) {
     for (const std::string& bad : std::vector<std::string>{"../../x", "/abs", "-x", ".hidden", "a//b", "UPPER", "a:", "a:b:c",
-                                  std::string(64 * 1024, 'a'), "x\ny", "x\x1b[31m", "a b", "", "a/../b"}) {
+                                  std::string(64 * 1024, 'a'), "x\ny", "x\x1b[31m", "a b", "", "a/../b",
+                                  "a/", "/a", "a-", "a.-b", "a__b", "a:.t", "a:-t", "x:" + std::string(129, 'T'),
+                                  "a:t/u", "A:t", "a/B"}) {
         try {
             parse_image_name(bad);
             FAIL() << "accepted '" << bad << "'";

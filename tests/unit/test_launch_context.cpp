@@ -102,6 +102,20 @@ TEST(LaunchContext, CgroupParsing) {
     EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup(
         "6:freezer:/slurm_n1/uid_1002/job_17/step_0\n3:cpuset:/slurm_n1/uid_1002/job_18/step_0\n")));
     EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup("4:memory:/user.slice/job_17/step_0\n")));
+    // The layout anywhere in the path (nested hierarchies), the last run of it when repeated.
+    auto nested = step_from_cgroups(parse_proc_cgroup("4:memory:/system.slice/slurmd/slurm/uid_5/job_6/step_extern\n"));
+    ASSERT_TRUE(nested);
+    EXPECT_EQ(nested->step, "extern");
+    auto last = step_from_cgroups(parse_proc_cgroup("4:memory:/slurm/uid_1/job_2/step_3/slurm_b/uid_4/job_5/step_6\n"));
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->uid, 4);
+    EXPECT_EQ(last->node, "b");
+    // Not the layout: no step (and never an exception, whatever the numbers).
+    for (const char* bad : {"4:memory:/slurm_/uid_1/job_2/step_3\n", "4:memory:/xslurm/uid_1/job_2/step_3\n",
+                            "4:memory:/slurm/uid_/job_2/step_3\n", "4:memory:/slurm/uid_1/job_2x/step_3\n",
+                            "4:memory:/slurm/uid_1/job_2/step_\n", "4:memory:/slurm/uid_1/job_2/step_A\n",
+                            "4:memory:/slurm/uid_1/job_2\n", "4:memory:/slurm/uid_99999999999999999999/job_2/step_3\n"})
+        EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup(bad))) << bad;
 }
 
 TEST(LaunchContext, TasksPerNodeGivesLocalSize) {
@@ -112,6 +126,11 @@ TEST(LaunchContext, TasksPerNodeGivesLocalSize) {
     EXPECT_EQ(c.local_size, 1);
     e["SLURM_NODEID"] = "1";
     EXPECT_EQ(detect({e, "", false}).local_size, 3);
+    // A malformed list gives no local size from it (SLURM_LOCALID+1 style fallbacks aside).
+    for (const char* bad : {"3(x2,1", "3(2),1", "x,1", "3(x),1", "(x2)"}) {
+        e["SLURM_TASKS_PER_NODE"] = bad;
+        EXPECT_NE(detect({e, "", false}).local_size, 3) << bad;
+    }
 }
 
 TEST(LaunchContext, RankHint) {
