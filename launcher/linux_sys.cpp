@@ -132,7 +132,7 @@ UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_
     if (::fstat(p.get(), &st) != 0) throw_errno("stat", path, errno);
     bool dir = S_ISDIR(st.st_mode);
     if (!dir && !(allow_files && S_ISREG(st.st_mode)))
-        throw_refused(path, allow_files ? "only directories and regular files can be bound"
+        throw_refused(path, allow_files ? "not a directory or regular file"
                                         : "not a directory");
     // Reopening through /proc checks read permission on the very inode opened above.
     std::string via = "/proc/self/fd/" + std::to_string(p.get());
