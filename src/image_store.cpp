@@ -199,11 +199,21 @@ std::vector<ImageRecord> Store::list() const {
     return out;
 }
 
-ImageRecord Store::find(const ImageName& name) const {
+ImageRecord Store::find(const ImageName& name) const { return *lookup(name, true); }
+
+std::optional<ImageRecord> Store::find_complete(const ImageName& name) const { return lookup(name, false); }
+
+std::optional<ImageRecord> Store::lookup(const ImageName& name, bool strict) const {
+    // Why NAME has no complete image: thrown when strict, else "not found".
+    auto missing = [&](const Error& why) -> std::optional<ImageRecord> {
+        if (strict) throw why;
+        return std::nullopt;
+    };
     const std::string ref = root_ + "/refs/" + escape_ref(name.str());
     std::ifstream in(ref);
     std::string id;
     if (!in || !std::getline(in, id)) {
+        if (!strict) return std::nullopt;  // the suggestion below reads every record: only for errors
         std::vector<std::string> known;
         for (const auto& r : list())
             for (const auto& n : r.names) known.push_back(n);
@@ -217,23 +227,12 @@ ImageRecord Store::find(const ImageName& name) const {
         if (auto s = spellcheck(plain, cands)) msg += "; did you mean '" + *s + "'?";
         throw Error(Exit::BadImage, "image", name.str(), 0, msg);
     }
-    if (!formats::is_sha256_hex(id)) throw Error(Exit::BadImage, "image ref", ref, 0, "corrupt");
-    auto rec = record_from_json(read_file(root_ + "/images/" + id + ".json"), id);
-    for (const auto& l : rec.layers)
-        if (!layer_present(l)) throw Error(Exit::BadImage, "image", name.str(), 0, "layer " + l + " missing");
-    return rec;
-}
-
-std::optional<ImageRecord> Store::find_complete(const ImageName& name) const {
-    const std::string ref = root_ + "/refs/" + escape_ref(name.str());
-    std::ifstream in(ref);
-    std::string id;
-    if (!in || !std::getline(in, id) || !formats::is_sha256_hex(id)) return std::nullopt;
+    if (!formats::is_sha256_hex(id)) return missing(Error(Exit::BadImage, "image ref", ref, 0, "corrupt"));
     const std::string rec_path = root_ + "/images/" + id + ".json";
-    if (!exists_nofollow(rec_path)) return std::nullopt;
-    auto rec = record_from_json(read_file(rec_path), id);
+    if (!strict && !exists_nofollow(rec_path)) return std::nullopt;
+    auto rec = record_from_json(read_file(rec_path), id);  // strict: a missing record is an open error
     for (const auto& l : rec.layers)
-        if (!layer_present(l)) return std::nullopt;
+        if (!layer_present(l)) return missing(Error(Exit::BadImage, "image", name.str(), 0, "layer " + l + " missing"));
     return rec;
 }
 

@@ -89,6 +89,8 @@ public:
     unsigned long long layer_size(const std::string& diff_id) const;
 
 private:
+    // The one walk behind find (strict: throws why not) and find_complete (nullopt).
+    std::optional<ImageRecord> lookup(const ImageName& name, bool strict) const;
     std::string root_;
 };
 
