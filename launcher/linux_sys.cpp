@@ -28,31 +28,11 @@ namespace socker::launcher {
 
 namespace {
 
-struct Fd {
-    int fd = -1;
-    Fd() = default;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-    Fd& operator=(Fd&& o) noexcept { std::swap(fd, o.fd); return *this; }
-    ~Fd() { if (fd >= 0) ::close(fd); }
-    int get() const { return fd; }
-};
-
 int openat2_in_root(int rootfd, const std::string& rel, int flags) {
     struct open_how how {};
     how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     return static_cast<int>(::syscall(SYS_openat2, rootfd, rel.c_str(), &how, sizeof how));
-}
-
-std::string fd_path(int fd) {
-    char buf[PATH_MAX];
-    std::string link = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-    if (n < 0) throw_errno("readlink", link, errno);
-    return std::string(buf, static_cast<size_t>(n));
 }
 
 std::vector<std::string> components(const std::string& p) {
@@ -123,6 +103,14 @@ Fd new_fs(const char* type, const std::string& options, const MountOp& op) {
 }
 
 }  // namespace
+
+std::string fd_path(int fd) {
+    char buf[PATH_MAX];
+    std::string link = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+    if (n < 0) throw_errno("readlink", link, errno);
+    return std::string(buf, static_cast<size_t>(n));
+}
 
 UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files) {
     FsIdentity as_user(uid, gid);

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <unistd.h>
+
 #include <functional>
 #include <set>
+#include <utility>
 
 #include "sys.hpp"
 
@@ -32,6 +35,22 @@ private:
     std::set<dev_t> own_devs_;     // filesystems we mounted: mount points may be created there
     int file_counter_ = 0;
 };
+
+// An owned file descriptor, closed when it goes out of scope.
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    explicit Fd(int f) : fd(f) {}
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+    Fd& operator=(Fd&& o) noexcept { std::swap(fd, o.fd); return *this; }
+    ~Fd() { if (fd >= 0) ::close(fd); }
+    int get() const { return fd; }
+};
+
+// The path an open fd refers to now (readlink of /proc/self/fd/N).
+std::string fd_path(int fd);
 
 // Open a host path with the user's filesystem credentials (setfsuid/setfsgid; the supplementary
 // groups of a setuid process are already the user's). O_PATH first, type checked, then

@@ -20,13 +20,6 @@ namespace socker {
 
 namespace {
 
-struct FdCloser {
-    int fd = -1;
-    ~FdCloser() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 // "layout:DIR[:TAG]" -> DIR, TAG (TAG: what follows the last ':' when it looks like a tag).
 std::pair<std::string, std::string> split_layout(const std::string& spec) {
     static const std::regex tag_re(R"(^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$)");
@@ -148,7 +141,7 @@ int run_command(const ImportRequest& r, const EnvMap&, const std::string&) {
 
     image::ImportSource src;
     src.label = r.source;
-    FdCloser closer;
+    launcher::Fd closer;
     if (r.source.rfind("layout:", 0) == 0) {
         auto [dir, tag] = split_layout(r.source.substr(7));
         if (dir.empty()) throw_usage("layout:DIR[:TAG]: no directory given");

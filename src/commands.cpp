@@ -73,17 +73,14 @@ ResolvedImage image_from_file(const RunRequest& r, const Policy& pol, const laun
                       "launching from a file imports it into your own image store, and the admin disabled "
                       "those (user_store = no); have the image imported, then launch it by name");
     const auto uo = launcher::open_as_user(r.image, id.uid, id.gid, true);
-    struct FdCloser {
-        int fd;
-        ~FdCloser() { ::close(fd); }
-    } closer{uo.fd};
+    const launcher::Fd closer(uo.fd);
     if (uo.is_dir)
         throw_usage(r.image + ": a directory; launch from an image file (docker-archive, OCI archive, rootfs "
                               "tar), or import an OCI layout first: socker-mpi image import layout:DIR NAME");
     struct stat st {};
     if (::fstat(uo.fd, &st) != 0) throw_errno("stat", r.image, errno);
     const image::ImageName name = image::name_for_file(
-        {host::fd_target(uo.fd), static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
+        {launcher::fd_path(uo.fd), static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
          static_cast<unsigned long long>(st.st_size),
          static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<unsigned long long>(st.st_mtim.tv_nsec),
          static_cast<unsigned long long>(st.st_ctim.tv_sec) * 1000000000ULL + static_cast<unsigned long long>(st.st_ctim.tv_nsec)});

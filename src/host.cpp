@@ -173,14 +173,6 @@ int open_source_as_user(const std::string& path, const launcher::Identity& id) {
     return uo.fd;
 }
 
-std::string fd_target(int fd) {
-    char buf[PATH_MAX];
-    const std::string link = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-    if (n < 0) throw_errno("readlink", link, errno);
-    return std::string(buf, static_cast<size_t>(n));
-}
-
 std::string slurm_tmpfs(const std::string& slurm_conf, const std::string& node) {
     std::ifstream in(slurm_conf);
     std::string line, value = "/tmp";

@@ -34,8 +34,6 @@ std::vector<std::string> allowed_devices(const std::vector<std::string>& pattern
 bool matches_any(const std::string& path, const std::vector<std::string>& globs);
 // Open a file as the user for reading ("-" is stdin).
 int open_source_as_user(const std::string& path, const launcher::Identity& id);
-// The path an open fd refers to now (readlink of /proc/self/fd/N).
-std::string fd_target(int fd);
 
 // Slurm's TmpFS from the admin's slurm.conf (default /tmp), %n/%h expanded to the node name.
 // The PMIx plugin keeps its per-step "spmix_appdir_<uid>_<job>.<step>" there.
