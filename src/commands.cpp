@@ -140,7 +140,9 @@ Policy load_admin_policy() { return host::load_policy(SOCKER_CONFIG_FILE); }
 int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix) {
     // An image name is checked before anything touches the filesystem.
     const bool from_file = names_a_file(r.image);
-    const std::string image_label = from_file ? quote_argv({r.image}) : image::parse_image_name(r.image).str();
+    const std::optional<image::ImageName> name =
+        from_file ? std::nullopt : std::optional<image::ImageName>(image::parse_image_name(r.image));
+    const std::string image_label = name ? name->str() : quote_argv({r.image});
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
 
@@ -169,7 +171,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
 
     ResolvedImage img;
     try {
-        img = from_file ? image_from_file(r, pol, id, prefix) : image_by_name(image::parse_image_name(r.image), pol, id);
+        img = from_file ? image_from_file(r, pol, id, prefix) : image_by_name(*name, pol, id);
     } catch (const Error& e) {
         audit("", r.command, std::string("refused: ") + e.what());
         throw;
