@@ -225,9 +225,14 @@ int run_command(const ImageInspectRequest& r, const EnvMap&, const std::string&)
         // Not in the admin store: the user's own store, read as the user.
         if (e.code() != Exit::BadImage || !pol.user_store) throw;
         const launcher::Identity id = host::current_identity();
-        std::string root = id.home + "/.local/share/socker-mpi/images";
+        std::string root;
+        try {
+            root = user_store_path(id, false);
+        } catch (const Error&) {
+            throw e;  // no home: only the admin store's answer
+        }
         struct stat st {};
-        if (id.home.empty() || ::stat(root.c_str(), &st) != 0) throw;
+        if (::stat(root.c_str(), &st) != 0) throw;
         store = image::Store(user_store(pol, id, false));
         try {
             rec = store.find(name);
