@@ -556,10 +556,12 @@ TEST_F(StoreTest, ProgressReportsBytesAndEnd) {
     EXPECT_EQ(r.bytes_read, tar.size());
 }
 
-// Imports `arch` from kN processes at once; returns the layers they unpacked, in all.
-int concurrent_imports(const std::string& store, const std::string& arch, int kN, bool as_pipe) {
+// Runs child(i) in kN forked processes at once and returns the line each wrote (a child that
+// throws writes none and fails the test). while_running runs in the parent meanwhile.
+std::vector<std::string> in_children(int kN, const std::function<std::string(int)>& child,
+                                     const std::function<void()>& while_running = {}) {
     int p[2];
-    if (::pipe(p) != 0) return -1;
+    if (::pipe(p) != 0) return {};
     std::vector<pid_t> kids;
     for (int i = 0; i < kN; ++i) {
         pid_t pid = ::fork();
@@ -567,9 +569,8 @@ int concurrent_imports(const std::string& store, const std::string& arch, int kN
             ::close(p[0]);
             int code = 0;
             try {
-                auto r = import_bytes(store, arch, "conc:" + std::to_string(i), as_pipe);
-                char c = static_cast<char>('0' + r.layers_unpacked);
-                if (::write(p[1], &c, 1) != 1) code = 2;
+                const std::string line = child(i) + "\n";  // one write: lines do not interleave
+                if (::write(p[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) code = 2;
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "child %d: %s\n", i, e.what());
                 code = 1;
@@ -579,17 +580,30 @@ int concurrent_imports(const std::string& store, const std::string& arch, int kN
         kids.push_back(pid);
     }
     ::close(p[1]);
+    if (while_running) while_running();
     for (pid_t k : kids) {
         int st = 0;
         ::waitpid(k, &st, 0);
         EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
-    char buf[64];
-    ssize_t n = ::read(p[0], buf, sizeof buf);
+    std::string all;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<size_t>(n));
     ::close(p[0]);
-    EXPECT_EQ(n, kN) << "every import succeeded";
+    std::vector<std::string> lines;
+    std::istringstream in(all);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    return lines;
+}
+
+// Imports `arch` from kN processes at once; returns the layers they unpacked, in all.
+int concurrent_imports(const std::string& store, const std::string& arch, int kN, bool as_pipe) {
+    const auto lines = in_children(kN, [&](int i) {
+        return std::to_string(import_bytes(store, arch, "conc:" + std::to_string(i), as_pipe).layers_unpacked);
+    });
+    EXPECT_EQ(lines.size(), static_cast<size_t>(kN)) << "every import succeeded";
     int unpacked = 0;
-    for (ssize_t i = 0; i < n; ++i) unpacked += buf[i] - '0';
+    for (const auto& l : lines) unpacked += std::stoi(l);
     return unpacked;
 }
 
@@ -626,50 +640,22 @@ int concurrent_ensures(const std::string& store, const std::string& arch, int kN
     int fd = ::mkstemp(tmpl);
     ::unlink(tmpl);
     if (fd < 0 || ::write(fd, arch.data(), arch.size()) != static_cast<ssize_t>(arch.size())) return -1;
-    int p[2];
-    if (::pipe(p) != 0) return -1;
-    std::vector<pid_t> kids;
-    for (int i = 0; i < kN; ++i) {
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            ::close(p[0]);
-            int code = 0;
-            try {
-                int own = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY);  // own offset
-                ImportSource src;
-                src.label = "ranks";
-                src.fd = own;
-                src.seekable = true;
-                src.size = arch.size();
-                auto r = ensure_image(store, src, parse_image_name("file/job:1"));
-                std::string line = (r.imported ? "I" : "F") + r.record.id + "\n";
-                if (::write(p[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) code = 2;
-            } catch (const std::exception& e) {
-                std::fprintf(stderr, "child %d: %s\n", i, e.what());
-                code = 1;
-            }
-            ::_exit(code);
-        }
-        kids.push_back(pid);
-    }
-    ::close(p[1]);
+    const auto lines = in_children(kN, [&](int) {
+        ImportSource src;
+        src.label = "ranks";
+        src.fd = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY);  // own offset
+        src.seekable = true;
+        src.size = arch.size();
+        auto r = ensure_image(store, src, parse_image_name("file/job:1"));
+        return (r.imported ? "I" : "F") + r.record.id;
+    });
     ::close(fd);
-    for (pid_t k : kids) {
-        int st = 0;
-        ::waitpid(k, &st, 0);
-        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    }
-    std::string all;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<size_t>(n));
-    ::close(p[0]);
-    std::istringstream in(all);
-    int imported = 0, lines = 0;
-    for (std::string l; std::getline(in, l); ++lines) {
+    EXPECT_EQ(lines.size(), static_cast<size_t>(kN)) << "every launch got an image";
+    int imported = 0;
+    for (const auto& l : lines) {
         imported += l[0] == 'I';
         ids->insert(l.substr(1));
     }
-    EXPECT_EQ(lines, kN) << "every launch got an image";
     return imported;
 }
 
@@ -707,15 +693,10 @@ TEST_F(StoreTest, FailedFirstLaunchIsTriedOnceAndEveryWaiterReportsIt) {
     int lfd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0600);
     ASSERT_EQ(::flock(lfd, LOCK_EX), 0);
     constexpr int kN = 5;
-    int p[2];
-    ASSERT_EQ(::pipe(p), 0);
-    std::vector<pid_t> kids;
-    for (int i = 0; i < kN; ++i) {
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            ::close(p[0]);
+    const auto lines = in_children(
+        kN,
+        [&](int) -> std::string {
             ::close(lfd);  // the held lock is the parent's, not ours
-            char c = 'S';
             try {
                 ImportSource src;
                 src.label = "job.tar";
@@ -725,23 +706,17 @@ TEST_F(StoreTest, FailedFirstLaunchIsTriedOnceAndEveryWaiterReportsIt) {
                 ensure_image(store, src, name);
             } catch (const Error& e) {
                 const std::string m = e.what();
-                c = m.find("by another rank failed") != std::string::npos ? 'W' : 'O';
-                if (e.code() != Exit::BadImage || m.find('\n') != std::string::npos) c = 'X';
+                if (e.code() != Exit::BadImage || m.find('\n') != std::string::npos) return "X";
+                return m.find("by another rank failed") != std::string::npos ? "W" : "O";
             }
-            ::_exit(::write(p[1], &c, 1) == 1 ? 0 : 1);
-        }
-        kids.push_back(pid);
-    }
-    ::close(p[1]);
-    ::usleep(300000);  // every rank is blocked on the lock
-    ::close(lfd);
-    for (pid_t k : kids) {
-        int st = 0;
-        ::waitpid(k, &st, 0);
-    }
-    std::string got(16, '\0');
-    got.resize(static_cast<size_t>(std::max<ssize_t>(0, ::read(p[0], got.data(), got.size()))));
-    ::close(p[0]);
+            return "S";
+        },
+        [&] {
+            ::usleep(300000);  // every rank is blocked on the lock
+            ::close(lfd);
+        });
+    std::string got;
+    for (const auto& l : lines) got += l;
     std::sort(got.begin(), got.end());
     EXPECT_EQ(got, "OWWWW") << "one import failed on its own, the 4 that waited report it";
     EXPECT_EQ(entries(store + "/images"), std::vector<std::string>{});
