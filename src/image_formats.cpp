@@ -201,11 +201,21 @@ bool is_layer_media_type(const std::string& mt) {
     return mt.empty() || std::find(ok.begin(), ok.end(), mt) != ok.end();
 }
 
-OciIndex parse_oci_index(const std::string& text, const std::string& origin) {
+namespace {
+
+// An OCI index or manifest: a JSON object whose schemaVersion, when present, is 2.
+json parse_oci_object(const std::string& text, const std::string& origin) {
     json j = parse_json(text, origin);
     if (!j.is_object()) bad(origin, "not an object");
     if (const json* v = member(j, "schemaVersion"))
         if (!v->is_number_integer() || v->get<long long>() != 2) bad(origin, "schemaVersion is not 2");
+    return j;
+}
+
+}  // namespace
+
+OciIndex parse_oci_index(const std::string& text, const std::string& origin) {
+    const json j = parse_oci_object(text, origin);
     const json* m = member(j, "manifests");
     if (!m || !m->is_array()) bad(origin, "manifests missing or not a list");
     OciIndex idx;
@@ -214,10 +224,7 @@ OciIndex parse_oci_index(const std::string& text, const std::string& origin) {
 }
 
 OciManifest parse_oci_manifest(const std::string& text, const std::string& origin) {
-    json j = parse_json(text, origin);
-    if (!j.is_object()) bad(origin, "not an object");
-    if (const json* v = member(j, "schemaVersion"))
-        if (!v->is_number_integer() || v->get<long long>() != 2) bad(origin, "schemaVersion is not 2");
+    const json j = parse_oci_object(text, origin);
     const json* c = member(j, "config");
     if (!c) bad(origin, "config missing");
     OciManifest m;
