@@ -15,8 +15,7 @@ void execute(const ContainerSpec& spec, Sys& sys) {
     // 1. A private mount namespace: everything below vanishes with this process.
     sys.unshare_mount_namespace();
     // 2. The image, read-only below a throw-away tmpfs, at a private staging point.
-    const std::string root =
-        sys.mount_rootfs(spec.runtime_dir, spec.layers, spec.layers_owned_by_user ? &spec.id : nullptr);
+    const std::string root = sys.mount_rootfs(spec);
     // 3. /proc, /dev, /sys, /dev/shm, PMIx dirs, home, cwd, user binds, passwd/group.
     for (const auto& m : spec.mounts) {
         try {
@@ -35,6 +34,7 @@ void execute(const ContainerSpec& spec, Sys& sys) {
     sys.set_no_new_privs();
     // 7. As the user from here on.
     sys.chdir(spec.cwd);
+    sys.set_umask(spec.umask);  // the caller's, which the privileged phase replaced with 022
     sys.exec(spec.argv, spec.path, spec.env);
     throw Error(Exit::Internal, "exec", spec.argv.at(0), 0, "returned");  // Sys::exec never returns
 }

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -28,11 +29,18 @@ namespace socker::launcher {
 
 namespace {
 
-int openat2_in_root(int rootfd, const std::string& rel, int flags) {
+int openat2_fd(int dirfd, const std::string& rel, int flags, unsigned long long resolve) {
     struct open_how how {};
     how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    return static_cast<int>(::syscall(SYS_openat2, rootfd, rel.c_str(), &how, sizeof how));
+    how.resolve = resolve;
+    return static_cast<int>(::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
+}
+
+// The image's own symlinks are followed inside the root (user-influenced mount points: their
+// resolved destination is checked), or not at all (the launcher's own mount points).
+int openat2_in_root(int rootfd, const std::string& rel, int flags, bool follow_symlinks = true) {
+    return openat2_fd(rootfd, rel, flags,
+                      RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (follow_symlinks ? 0ULL : RESOLVE_NO_SYMLINKS));
 }
 
 std::vector<std::string> components(const std::string& p) {
@@ -53,18 +61,38 @@ void check_destination(const std::string& dst, const ContainerSpec& spec, const 
     }
 }
 
-class FsIdentity {  // setfsuid/setfsgid for the scope; restored even on error
+// For the scope: exactly the user's rights for filesystem access. fsuid/fsgid become the
+// user's (the supplementary groups of a setuid process are the user's already), and the
+// effective capability set is emptied: setfsuid alone clears only the filesystem capabilities,
+// leaving e.g. CAP_SYS_PTRACE, with which /proc/PID/{root,cwd,fd} of other users' processes can
+// be traversed. Restored (fsuid/fsgid 0, the effective set as it was) even on error.
+class UserRights {
 public:
-    FsIdentity(uid_t uid, gid_t gid) {
+    UserRights(uid_t uid, gid_t gid) {
+        if (::syscall(SYS_capget, &hdr_, saved_) != 0) throw_errno("capget", "", errno);
         ::setfsgid(gid);
         ::setfsuid(uid);
         if (static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) != uid)
             throw Error(Exit::Internal, "setfsuid", std::to_string(uid), 0, "did not take effect");
+        struct __user_cap_data_struct none[2] = {};
+        for (int i = 0; i < 2; ++i) none[i].permitted = saved_[i].permitted, none[i].inheritable = saved_[i].inheritable;
+        if (::syscall(SYS_capset, &hdr_, none) != 0) {
+            restore();
+            throw_errno("capset", "drop effective capabilities", errno);
+        }
     }
-    ~FsIdentity() {
+    ~UserRights() { restore(); }
+    UserRights(const UserRights&) = delete;
+    UserRights& operator=(const UserRights&) = delete;
+
+private:
+    void restore() {
         ::setfsuid(0);
         ::setfsgid(0);
+        ::syscall(SYS_capset, &hdr_, saved_);
     }
+    struct __user_cap_header_struct hdr_ {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct saved_[2] = {};
 };
 
 void attach(int tree, int target, const std::string& what) {
@@ -112,21 +140,40 @@ std::string fd_path(int fd) {
     return std::string(buf, static_cast<size_t>(n));
 }
 
-UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files) {
-    FsIdentity as_user(uid, gid);
-    Fd p(::open(path.c_str(), O_PATH | O_CLOEXEC));
-    if (p.get() < 0) throw_errno("open as user", path, errno, errno == EACCES ? Exit::Refused : Exit::Io);
+namespace {
+// Type check, then reopen for reading: our own fd through /proc/self checks read permission on
+// the very inode opened (with the caller's rights: run under UserRights).
+UserOpen reopen_checked(int opath_fd, const std::string& what, bool allow_files) {
     struct stat st {};
-    if (::fstat(p.get(), &st) != 0) throw_errno("stat", path, errno);
+    if (::fstat(opath_fd, &st) != 0) throw_errno("stat", what, errno);
     bool dir = S_ISDIR(st.st_mode);
     if (!dir && !(allow_files && S_ISREG(st.st_mode)))
-        throw_refused(path, allow_files ? "not a directory or regular file"
-                                        : "not a directory");
-    // Reopening through /proc checks read permission on the very inode opened above.
-    std::string via = "/proc/self/fd/" + std::to_string(p.get());
+        throw_refused(what, allow_files ? "not a directory or regular file" : "not a directory");
+    std::string via = "/proc/self/fd/" + std::to_string(opath_fd);
     int rfd = ::open(via.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
-    if (rfd < 0) throw_errno("open as user", path, errno, errno == EACCES ? Exit::Refused : Exit::Io);
+    if (rfd < 0) throw_errno("open as user", what, errno, errno == EACCES ? Exit::Refused : Exit::Io);
     return {rfd, dir, st.st_uid};
+}
+}  // namespace
+
+UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files) {
+    UserRights as_user(uid, gid);
+    // No /proc magic links (/proc/PID/root, /proc/PID/cwd, /proc/self/fd/N): they jump past the
+    // permission checks of the path they stand for.
+    Fd p(openat2_fd(AT_FDCWD, path, O_PATH, RESOLVE_NO_MAGICLINKS));
+    if (p.get() < 0) {
+        const int e = errno;
+        if (e == ELOOP)
+            throw Error(Exit::Refused, "open as user", path, 0,
+                        "goes through a /proc magic link (or too many symlinks): not followed");
+        throw_errno("open as user", path, e, e == EACCES || e == EPERM ? Exit::Refused : Exit::Io);
+    }
+    return reopen_checked(p.get(), path, allow_files);
+}
+
+UserOpen reopen_as_user(int opath_fd, const std::string& what, bool allow_files, uid_t uid, gid_t gid) {
+    UserRights as_user(uid, gid);
+    return reopen_checked(opath_fd, what, allow_files);
 }
 
 std::string in_user_process(const Identity& id, const std::function<std::string()>& fn) {
@@ -219,16 +266,26 @@ void LinuxSys::unshare_mount_namespace() {
         throw_errno("make private", "/", errno);
 }
 
-std::string LinuxSys::mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers,
-                                   const Identity* layer_owner) {
+std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
+    const std::string& runtime_dir = spec.runtime_dir;
     staging_ = runtime_dir;
-    if (layers.empty()) throw Error(Exit::BadImage, "image", "", 0, "has no layers");
+    if (spec.layers.empty()) throw Error(Exit::BadImage, "image", "", 0, "has no layers");
+    // Held shared from before the layers are opened until the overlay holds them: the store's
+    // garbage collection takes it exclusively to decide which layers no container uses.
+    Fd lock;
+    if (!spec.store_lock.empty()) {
+        lock = Fd(::open(spec.store_lock.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (lock.get() < 0) throw_errno("open", spec.store_lock, errno);
+        while (::flock(lock.get(), LOCK_SH) != 0)
+            if (errno != EINTR) throw_errno("lock", spec.store_lock, errno);
+    }
     // Layers of a per-user store: each directory is opened with the user's credentials (so a
     // symlink or a path the user could not read gets nothing more for being in their store) and
     // must be the user's own; overlayfs gets it as /proc/self/fd/N, the very inode checked.
+    const Identity* layer_owner = spec.layers_owned_by_user ? &spec.id : nullptr;
     std::vector<Fd> held;
     std::vector<std::string> lowers;
-    for (const auto& l : layers) {
+    for (const auto& l : spec.layers) {
         if (!layer_owner) {
             lowers.push_back(l);
             continue;
@@ -251,8 +308,11 @@ std::string LinuxSys::mount_rootfs(const std::string& runtime_dir, const std::ve
     // user-set xattrs could otherwise steer.
     if (layer_owner) opts += ",userxattr";
     const std::string root = runtime_dir + "/root";
-    if (::mount("socker-mpi", root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) != 0)
-        throw_errno("mount overlay", root, errno, Exit::BadImage);
+    if (::mount(spec.rootfs_source.c_str(), root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+        const int e = errno;
+        // A layer removed since the image was looked up (image rm racing this launch).
+        throw_errno("mount overlay", root, e, Exit::BadImage);
+    }
     struct stat st {};
     if (::stat(root.c_str(), &st) != 0) throw_errno("stat", root, errno);
     own_devs_.insert(st.st_dev);
@@ -283,7 +343,15 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
         } else {
             UserOpen uo;
             try {
-                uo = open_as_user(op.source, spec.id.uid, spec.id.gid, op.user_bind);
+                if (op.source_is_cwd) {
+                    // unshare(CLONE_NEWNS) moved the working directory to the new namespace's copy
+                    // of its mount: "." is the same directory, mountable from this namespace.
+                    const Fd here(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+                    if (here.get() < 0) throw_errno("open", "working directory " + op.source, errno);
+                    uo = reopen_as_user(here.get(), op.source, false, spec.id.uid, spec.id.gid);
+                } else {
+                    uo = open_as_user(op.source, spec.id.uid, spec.id.gid, op.user_bind);
+                }
             } catch (const Error& e) {
                 if (e.err() == ENOENT && op.optional) return;
                 throw;
@@ -292,25 +360,39 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
             src_dir = uo.is_dir;
             if (op.check == SourceCheck::OwnedByUser && uo.owner != spec.id.uid)
                 throw_refused(op.source, "owned by uid " + std::to_string(uo.owner) + ", not by the user");
-            if (op.user_bind) {
+            if (op.within_prefixes) {  // where the opened source really is, not the path given
                 std::string real = fd_path(src.get());
                 bool ok = false;
                 for (const auto& p : spec.bind_allowed_prefixes) ok = ok || path_under(real, p);
-                if (!ok) throw_refused("--bind " + op.source, real + " is outside the allowed bind sources");
+                if (!ok)
+                    throw_refused(op.user_bind ? "--bind " + op.source : op.source,
+                                  real + " is outside the allowed bind sources");
             }
         }
     } else if (op.kind == MountKind::File || op.kind == MountKind::Symlink) {
         src_dir = false;
     }
 
-    // Mount point, resolved inside the new root; created only on our own filesystems.
+    // Mount point, resolved inside the new root; created only on our own filesystems. The image's
+    // symlinks are followed (inside the root) only for user-influenced mount points, whose
+    // resolved destination is checked; the launcher's own (/proc, /dev, /sys, /tmp, ...) must not
+    // be symlinks in the image: a bad image, not something to follow.
+    const bool follow = user_influenced;
+    auto symlinked = [&](const std::string& where) -> bool {
+        if (errno != ELOOP || follow) return false;
+        if (op.optional) return true;  // e.g. the image's /etc/resolv.conf: left as the image has it
+        throw Error(Exit::BadImage, "image", where, 0,
+                    "is a symlink in the image; the launcher mounts its own " + op.target +
+                        " there and does not follow the image's symlinks");
+    };
     const auto parts = components(op.target);
     if (parts.empty()) throw_refused(op.target, "cannot mount onto /");
     Fd dir(::dup(rootfd.get()));
     std::string so_far;
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
         so_far += "/" + parts[i];
-        int fd = openat2_in_root(rootfd.get(), so_far, O_PATH | O_DIRECTORY);
+        int fd = openat2_in_root(rootfd.get(), so_far, O_PATH | O_DIRECTORY, follow);
+        if (fd < 0 && symlinked(so_far)) return;
         if (fd < 0 && errno == ENOENT) {
             struct stat pst {};
             if (::fstat(dir.get(), &pst) != 0) throw_errno("stat", so_far, errno);
@@ -318,7 +400,7 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
                 throw_refused(op.target, "mount point parent " + so_far + " does not exist");
             if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST)
                 throw_errno("mkdir", so_far, errno);
-            fd = openat2_in_root(rootfd.get(), so_far, O_PATH | O_DIRECTORY);
+            fd = openat2_in_root(rootfd.get(), so_far, O_PATH | O_DIRECTORY, follow);
         }
         if (fd < 0) throw_errno("resolve in root", so_far, errno);
         dir = Fd(fd);
@@ -334,7 +416,8 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
         return;
     }
 
-    Fd target(openat2_in_root(rootfd.get(), op.target, O_PATH));
+    Fd target(openat2_in_root(rootfd.get(), op.target, O_PATH, follow));
+    if (target.get() < 0 && symlinked(op.target)) return;
     if (target.get() < 0 && errno == ENOENT) {
         struct stat pst {};
         if (::fstat(dir.get(), &pst) != 0) throw_errno("stat", op.target, errno);
@@ -343,7 +426,7 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
         int rc = src_dir ? ::mkdirat(dir.get(), name.c_str(), 0755)
                          : ::mknodat(dir.get(), name.c_str(), S_IFREG | 0644, 0);
         if (rc != 0 && errno != EEXIST) throw_errno("create mount point", op.target, errno);
-        target = Fd(openat2_in_root(rootfd.get(), op.target, O_PATH));
+        target = Fd(openat2_in_root(rootfd.get(), op.target, O_PATH, follow));
     }
     if (target.get() < 0) throw_errno("resolve in root", op.target, errno);
     // Where did the target really land? (The image's own symlinks are followed inside the root.)
@@ -482,6 +565,8 @@ void LinuxSys::verify_dropped(uid_t uid, gid_t gid) {
 void LinuxSys::set_no_new_privs() {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw_errno("no_new_privs", "", errno);
 }
+
+void LinuxSys::set_umask(mode_t mask) { ::umask(mask); }
 
 void LinuxSys::chdir(const std::string& dir) {
     if (::chdir(dir.c_str()) != 0) throw_errno("chdir", dir, errno);

@@ -14,8 +14,7 @@ namespace socker::launcher {
 class LinuxSys final : public Sys {
 public:
     void unshare_mount_namespace() override;
-    std::string mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers,
-                             const Identity* layer_owner) override;
+    std::string mount_rootfs(const ContainerSpec& spec) override;
     void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) override;
     void pivot_root(const std::string& new_root) override;
     void make_root_readonly() override;
@@ -27,6 +26,7 @@ public:
     void verify_dropped(uid_t uid, gid_t gid) override;
     void set_no_new_privs() override;
     void chdir(const std::string& dir) override;
+    void set_umask(mode_t mask) override;
     [[noreturn]] void exec(const std::vector<std::string>& argv, const std::vector<std::string>& path,
                            const EnvMap& env) override;
 
@@ -52,15 +52,19 @@ struct Fd {
 // The path an open fd refers to now (readlink of /proc/self/fd/N).
 std::string fd_path(int fd);
 
-// Open a host path with the user's filesystem credentials (setfsuid/setfsgid; the supplementary
-// groups of a setuid process are already the user's). O_PATH first, type checked, then
-// reopened for reading so that read permission is checked too. Returns an O_PATH-equivalent fd.
+// Open a host path with exactly the user's rights: fsuid/fsgid the user's (the supplementary
+// groups of a setuid process are already the user's) and no effective capabilities; /proc magic
+// links are refused (77). O_PATH first, type checked, then reopened for reading so that read
+// permission is checked too. Returns a read-only fd (O_DIRECTORY for directories).
 struct UserOpen {
     int fd = -1;
     bool is_dir = false;
     uid_t owner = 0;
 };
 UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files);
+// The second half of open_as_user, for an O_PATH fd the caller opened (e.g. of "."): type check
+// and reopen for reading with the user's rights. The O_PATH fd stays the caller's.
+UserOpen reopen_as_user(int opath_fd, const std::string& what, bool allow_files, uid_t uid, gid_t gid);
 
 // Runs fn in a child process that first drops every privilege for good (the launcher's own
 // drop and check), and returns what fn returned. An Error thrown there is thrown here with the

@@ -48,7 +48,9 @@ MountOp special(MountKind k, std::string target, std::string data) {
     return m;
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
+}  // namespace
+
+std::vector<std::string> split_list(const std::string& s, char sep) {
     std::vector<std::string> out;
     std::istringstream in(s);
     std::string x;
@@ -56,8 +58,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
         if (!x.empty()) out.push_back(x);
     return out;
 }
-
-}  // namespace
 
 std::vector<DeviceRule> parse_devices_list(const std::string& text) {
     std::vector<DeviceRule> out;
@@ -86,10 +86,70 @@ bool device_allowed(const std::vector<DeviceRule>& rules, char type, long major,
     return false;
 }
 
+namespace {
+const char* const kPmixVariables[] = {"PMIX_SERVER_TMPDIR", "PMIX_DSTORE_21_BASE_PATH", "PMIX_DSTORE_ESH_BASE_PATH",
+                                      "OMPI_MCA_orte_top_session_dir", "OMPI_FILE_LOCATION"};
+}  // namespace
+
+std::vector<PmixBind> pmix_binds(const EnvMap& env, const PmixPlaces& at) {
+    std::vector<PmixBind> out;
+    auto add = [&](const std::string& dir, bool slurm) {
+        for (const auto& o : out)
+            if (path_under(dir, o.dir)) return;  // the outer bind carries it
+        out.erase(std::remove_if(out.begin(), out.end(), [&](const PmixBind& o) { return path_under(o.dir, dir); }),
+                  out.end());
+        out.push_back({dir, slurm});
+    };
+    for (const char* k : kPmixVariables) {
+        auto v = env_get(env, k);
+        if (!v || v->empty() || (*v)[0] != '/') continue;
+        const std::string d = lexically_normal(*v);
+        if (path_under(d, "/tmp")) continue;  // /tmp is the host's inside: nothing to bind
+        if (!at.slurm_server_dir.empty() && path_under(d, at.slurm_server_dir)) {
+            add(at.slurm_server_dir, true);
+            continue;
+        }
+        bool under_prefix = false;
+        for (const auto& p : at.bind_allowed_prefixes) under_prefix = under_prefix || path_under(d, p);
+        if (under_prefix && at.user_binds) {
+            add(d, false);
+            continue;
+        }
+        throw_refused(std::string(k) + "=" + *v,
+                      "not where Slurm's PMIx plugin puts its directory (" +
+                          (at.slurm_server_dir.empty() ? std::string("not in a Slurm step") : at.slurm_server_dir) +
+                          ") nor mpirun's session directory (below /tmp), and " +
+                          (under_prefix ? "user binds are disabled by the admin" : "outside the allowed bind sources"));
+    }
+    std::sort(out.begin(), out.end(), [](const PmixBind& a, const PmixBind& b) { return a.dir < b.dir; });
+    return out;
+}
+
+std::string proc_options_from_mountinfo(const std::string& mountinfo) {
+    std::istringstream in(mountinfo);
+    std::string line, result;
+    while (std::getline(in, line)) {
+        // "22 27 0:21 / /proc rw,relatime - proc proc rw,hidepid=invisible"
+        std::istringstream f(line);
+        std::string id, parent, dev, root, point;
+        if (!(f >> id >> parent >> dev >> root >> point) || point != "/proc") continue;
+        const auto sep = line.find(" - ");
+        if (sep == std::string::npos) continue;
+        std::istringstream rest(line.substr(sep + 3));
+        std::string fstype, source, super;
+        if (!(rest >> fstype >> source >> super) || fstype != "proc") continue;
+        std::string opts;
+        for (const auto& o : split_list(super, ','))
+            if (o.rfind("hidepid=", 0) == 0 || o.rfind("subset=", 0) == 0 || o.rfind("gid=", 0) == 0)
+                opts += (opts.empty() ? "" : ",") + o;
+        result = opts;  // a later /proc mount shadows an earlier one: the last one counts
+    }
+    return result;
+}
+
 std::vector<std::string> pmix_directories(const EnvMap& env) {
     std::set<std::string> dirs;
-    for (const char* k : {"PMIX_SERVER_TMPDIR", "PMIX_DSTORE_21_BASE_PATH", "PMIX_DSTORE_ESH_BASE_PATH",
-                          "OMPI_MCA_orte_top_session_dir", "OMPI_FILE_LOCATION"}) {
+    for (const char* k : kPmixVariables) {
         auto v = env_get(env, k);
         if (!v || v->empty() || (*v)[0] != '/') continue;
         dirs.insert(lexically_normal(*v));
@@ -179,9 +239,12 @@ ContainerSpec make_spec(const PlanInput& in) {
     for (const auto& d : in.policy.bind_denied_destinations) s.denied_destinations.push_back(d);
     s.binding = in.binding;
     s.keep_fd = in.ctx.pmi_fd;
+    s.umask = in.umask;
+    s.rootfs_source = image::overlay_source(in.image.layers);
+    s.store_lock = in.store_lock;
 
-    // Kernel filesystems and a minimal /dev.
-    auto proc = special(MountKind::Proc, "/proc", "");
+    // Kernel filesystems and a minimal /dev; /proc as limited as the host's (hidepid, subset).
+    auto proc = special(MountKind::Proc, "/proc", in.proc_options);
     proc.noexec = true;
     s.mounts.push_back(proc);
     auto sys = bind("/sys", "/sys", true, SourceCheck::Trusted, false);
@@ -222,28 +285,44 @@ ContainerSpec make_spec(const PlanInput& in) {
     // The user's identity inside (MPI and many tools call getpwuid).
     s.mounts.push_back(special(MountKind::File, "/etc/passwd", passwd_file(in.id)));
     s.mounts.push_back(special(MountKind::File, "/etc/group", group_file(in.id, in.group_names)));
-    // PMIx server and Open MPI session directories, at the same paths, owned by the user.
-    std::vector<std::string> pmix_dirs = pmix_directories(in.env);
+    // PMIx server and Open MPI session directories, at the same paths: only where Slurm or
+    // mpirun put them (job and step from the cgroup, not from SLURM_*).
+    const std::string step_suffix =
+        in.ctx.step ? std::to_string(in.ctx.step->job) + "." + in.ctx.step->step : std::string();
+    PmixPlaces places;
+    if (in.ctx.step && !in.slurm_spool.empty())
+        places.slurm_server_dir = lexically_normal(in.slurm_spool) + "/pmix." + step_suffix;
+    places.user_binds = in.policy.user_binds;
+    places.bind_allowed_prefixes = in.policy.bind_allowed_prefixes;
+    for (const auto& pb : pmix_binds(in.env, places)) {
+        auto m = bind(pb.dir, pb.dir, false, SourceCheck::OwnedByUser);
+        m.within_prefixes = !pb.slurm_server_dir;
+        s.mounts.push_back(m);
+    }
     // Slurm's PMIx plugin tells the client (over PMIx, not the environment) to use
-    // <TmpFS>/spmix_appdir_<uid>_<job>.<step>: job and step from the cgroup, not from SLURM_*.
-    if (in.ctx.step && !in.slurm_tmpfs.empty())
-        pmix_dirs.push_back(lexically_normal(in.slurm_tmpfs) + "/spmix_appdir_" + std::to_string(in.id.uid) + "_" +
-                            std::to_string(in.ctx.step->job) + "." + in.ctx.step->step);
-    for (const auto& d : pmix_dirs) {
-        if (path_under(d, "/tmp")) continue;  // already there with /tmp
-        s.mounts.push_back(bind(d, d, false, SourceCheck::OwnedByUser));
+    // <TmpFS>/spmix_appdir_<uid>_<job>.<step>.
+    if (in.ctx.step && !in.slurm_tmpfs.empty()) {
+        const std::string d =
+            lexically_normal(in.slurm_tmpfs) + "/spmix_appdir_" + std::to_string(in.id.uid) + "_" + step_suffix;
+        if (!path_under(d, "/tmp")) s.mounts.push_back(bind(d, d, false, SourceCheck::OwnedByUser));
     }
     // Home and working directory, checked as the user.
     std::string home = lexically_normal(in.id.home);
     if (!in.id.home.empty() && home != "/")
         s.mounts.push_back(bind(home, home, false, SourceCheck::AsUser));
-    std::string cwd = lexically_normal(in.host_cwd);
-    bool cwd_visible = path_under(cwd, "/tmp") || (home != "/" && path_under(cwd, home));
+    // The working directory: the very directory the rank runs in (mounted from ".", never looked
+    // up again by path), bound when it is under an allowed prefix; its real path is checked
+    // again when it is mounted.
+    std::string cwd = in.host_cwd.empty() ? "/" : lexically_normal(in.host_cwd);
+    bool cwd_visible = !in.host_cwd.empty() && (path_under(cwd, "/tmp") || (home != "/" && path_under(cwd, home)));
     if (!cwd_visible && cwd != "/") {
         bool allowed = false;
         for (const auto& p : in.policy.bind_allowed_prefixes) allowed = allowed || path_under(cwd, p);
         if (allowed) {
-            s.mounts.push_back(bind(cwd, cwd, false, SourceCheck::AsUser));
+            auto m = bind(cwd, cwd, false, SourceCheck::AsUser);
+            m.source_is_cwd = true;
+            m.within_prefixes = true;
+            s.mounts.push_back(m);
             cwd_visible = true;
         }
     }
@@ -253,6 +332,7 @@ ContainerSpec make_spec(const PlanInput& in) {
         auto m = bind(lexically_normal(b.source), lexically_normal(b.target), b.read_only,
                       SourceCheck::AsUser, false);
         m.user_bind = true;
+        m.within_prefixes = true;
         s.mounts.push_back(m);
     }
 
@@ -271,7 +351,7 @@ ContainerSpec make_spec(const PlanInput& in) {
         throw_usage("no command given and image '" + req.image + "' has no Entrypoint or Cmd");
 
     s.env = container_env(in);
-    s.path = split(s.env["PATH"], ':');
+    s.path = split_list(s.env["PATH"], ':');
     if (req.workdir) s.cwd = *req.workdir;
     else if (cwd_visible) s.cwd = cwd;
     else if (!in.image.config.working_dir.empty()) s.cwd = in.image.config.working_dir;

@@ -34,6 +34,7 @@ std::string to_json(const ContainerSpec& s) {
         if (m.nodev) flags.push_back("nodev");
         if (m.noexec) flags.push_back("noexec");
         if (m.optional) flags.push_back("optional");
+        if (m.within_prefixes) flags.push_back("within-prefixes");
         j["flags"] = flags;
         j["check"] = m.check == SourceCheck::Trusted ? "trusted"
                      : m.check == SourceCheck::AsUser ? "as-user" : "owned-by-user";
@@ -44,10 +45,12 @@ std::string to_json(const ContainerSpec& s) {
         {"image_id", s.image_id},
         {"layers", s.layers},
         {"layers_owned_by_user", s.layers_owned_by_user},
+        {"rootfs_source", s.rootfs_source},
         {"uid", s.id.uid},
         {"gid", s.id.gid},
         {"groups", s.id.groups},
         {"cwd", s.cwd},
+        {"umask", s.umask},
         {"argv", s.argv},
         {"mounts", mounts},
         {"env", s.env},

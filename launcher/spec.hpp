@@ -44,8 +44,14 @@ struct MountOp {
     bool nodev = true;
     bool noexec = false;
     bool optional = false;  // skip quietly when the source does not exist
-    bool user_bind = false; // named by the user on the command line: check allowed prefixes
+    bool user_bind = false; // named by the user on the command line (a file or a directory)
+    // The source, as opened (its real path), must lie under the admin's bind_allowed_prefixes
+    // (user binds, the working directory).
+    bool within_prefixes = false;
     SourceCheck check = SourceCheck::Trusted;
+    // The source is the process's working directory itself ("." when mounted: the very
+    // directory the rank runs in, never looked up again by its path, which may have changed).
+    bool source_is_cwd = false;
 };
 
 struct CpuBinding {
@@ -63,6 +69,12 @@ struct ContainerSpec {
     // the user could set, carry no redirects or metacopy). false: the root-owned admin store.
     bool layers_owned_by_user = false;
     std::string runtime_dir;          // where the private staging tmpfs is mounted
+    // The overlay's mount source: "socker-mpi:" and the layers it stacks, so that garbage
+    // collection sees in any container's mountinfo which layers are in use (image::in_use).
+    std::string rootfs_source = "socker-mpi";
+    // Node-local lock file held (shared) while the layers are opened and mounted; the store's
+    // garbage collection holds it exclusively while it decides what is unused ("" = none).
+    std::string store_lock;
     std::vector<MountOp> mounts;      // applied in this order, inside the new root
     std::vector<std::string> bind_allowed_prefixes;
     std::vector<std::string> denied_destinations;
@@ -73,6 +85,7 @@ struct ContainerSpec {
     EnvMap env;
     std::optional<CpuBinding> binding;
     std::optional<int> keep_fd;       // PMI_FD of a PMI2 launch
+    mode_t umask = 022;               // the caller's umask, restored before exec
 };
 
 std::string to_json(const ContainerSpec& spec);  // for --dry-run

@@ -14,12 +14,11 @@ public:
     virtual ~Sys() = default;
     // unshare(CLONE_NEWNS) and make every mount private, so nothing propagates to the host.
     virtual void unshare_mount_namespace() = 0;
-    // Private tmpfs at runtime_dir, then an overlay (image layers below, tmpfs above) mounted
-    // nosuid,nodev at runtime_dir/root. layer_owner: the layers are that user's (per-user
-    // store): each is opened as the user and must be the user's; nullptr: the admin store.
-    // Returns the new root's path.
-    virtual std::string mount_rootfs(const std::string& runtime_dir, const std::vector<std::string>& layers,
-                                     const Identity* layer_owner) = 0;
+    // Private tmpfs at spec.runtime_dir, then an overlay (spec.layers below, tmpfs above)
+    // mounted nosuid,nodev at runtime_dir/root with spec.rootfs_source as its source, while
+    // holding spec.store_lock shared. layers_owned_by_user: the layers are the user's (per-user
+    // store): each is opened as the user and must be the user's. Returns the new root's path.
+    virtual std::string mount_rootfs(const ContainerSpec& spec) = 0;
     // One mount inside the new root: sources opened as the spec says, targets resolved inside
     // the root (never following the image's symlinks out of it).
     virtual void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) = 0;
@@ -34,6 +33,7 @@ public:
     virtual void verify_dropped(uid_t uid, gid_t gid) = 0;
     virtual void set_no_new_privs() = 0;
     virtual void chdir(const std::string& dir) = 0;
+    virtual void set_umask(mode_t mask) = 0;
     // Look the command up in PATH (as the user, after the drop) and execve it. Returns only by
     // throwing.
     [[noreturn]] virtual void exec(const std::vector<std::string>& argv,

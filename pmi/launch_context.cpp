@@ -39,48 +39,76 @@ std::optional<long> number_after(std::string_view s, std::string_view prefix) {
     return std::stol(std::string(s));
 }
 
-// One cgroup path in Slurm's cgroup/v1 layout: .../slurm[_<node>]/uid_U/job_J/step_S[/...]
-// (the last such run of components). Checked by hand: the equivalent std::regex took ~15% of
+// One cgroup path in Slurm's cgroup/v1 layout, anchored where Slurm puts it: at the root of
+// the hierarchy (or below the admin's slurm_cgroup_prefix), exactly
+// <prefix>/slurm[_<node>]/uid_U/job_J/step_S[/task_N]. A user may create cgroups inside their
+// own step (they own its directories), so anything else below step_S is not Slurm's: reported
+// as a problem, never taken for a step. Checked by hand: the equivalent std::regex took ~15% of
 // a launch's CPU to compile.
-std::optional<SlurmStep> step_from_path(std::string_view path) {
-    std::vector<std::string_view> parts;
-    for (size_t start = 0;;) {
-        const size_t slash = path.find('/', start);
-        parts.push_back(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
-        if (slash == std::string_view::npos) break;
+struct PathStep {
+    std::optional<SlurmStep> step;
+    bool forged = false;
+};
+PathStep step_from_path(std::string_view path, std::string_view prefix) {
+    std::vector<std::string_view> parts;  // components, without empty ones
+    for (size_t start = 0; start <= path.size();) {
+        size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) slash = path.size();
+        if (slash > start) parts.push_back(path.substr(start, slash - start));
         start = slash + 1;
     }
-    for (size_t i = parts.size(); i-- > 0;) {
-        if (i + 3 >= parts.size()) continue;
-        std::string_view top = parts[i];
-        std::string node;
-        if (top.substr(0, 6) == "slurm_" && top.size() > 6) node = std::string(top.substr(6));
-        else if (top != "slurm") continue;
-        const auto uid = number_after(parts[i + 1], "uid_");
-        const auto job = number_after(parts[i + 2], "job_");
-        std::string_view step = parts[i + 3];
-        const bool step_ok = step.substr(0, 5) == "step_" && step.size() > 5 &&
-                             step.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", 5) == std::string_view::npos;
-        if (uid && job && step_ok) return SlurmStep{*uid, *job, std::string(step.substr(5)), node};
+    size_t i = 0;
+    for (size_t start = 0; start < prefix.size();) {  // the prefix, component by component
+        size_t slash = prefix.find('/', start);
+        if (slash == std::string_view::npos) slash = prefix.size();
+        if (slash > start) {
+            if (i >= parts.size() || parts[i] != prefix.substr(start, slash - start)) return {};
+            ++i;
+        }
+        start = slash + 1;
     }
-    return std::nullopt;
+    if (i >= parts.size()) return {};
+    std::string_view top = parts[i];
+    std::string node;
+    if (top.substr(0, 6) == "slurm_" && top.size() > 6) node = std::string(top.substr(6));
+    else if (top != "slurm") return {};
+    if (i + 3 >= parts.size()) return {};  // the job's or the user's cgroup: not a step
+    const auto uid = number_after(parts[i + 1], "uid_");
+    const auto job = number_after(parts[i + 2], "job_");
+    std::string_view step = parts[i + 3];
+    const bool step_ok = step.substr(0, 5) == "step_" && step.size() > 5 &&
+                         step.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", 5) == std::string_view::npos;
+    if (!uid || !job || !step_ok) return {};
+    const size_t below = parts.size() - (i + 4);
+    if (below > 1 || (below == 1 && !number_after(parts[i + 4], "task_"))) return {std::nullopt, true};
+    return {SlurmStep{*uid, *job, std::string(step.substr(5)), node}, false};
 }
 
 }  // namespace
 
-std::optional<SlurmStep> step_from_cgroups(const std::vector<CgroupEntry>& cgroups) {
-    // Slurm's cgroup/v1 layout: /slurm[_<node>]/uid_U/job_J/step_S[/task_N]. All controllers that
-    // carry a step path must agree; otherwise the membership is not Slurm's doing.
-    std::optional<SlurmStep> found;
+CgroupStep step_from_cgroups(const std::vector<CgroupEntry>& cgroups, const std::string& prefix) {
+    // All controllers that carry a step path must agree; otherwise the membership is not
+    // Slurm's doing.
+    CgroupStep out;
     for (const auto& c : cgroups) {
-        const auto parsed = step_from_path(c.path);
-        if (!parsed) continue;
-        const SlurmStep& s = *parsed;
-        if (found && (found->uid != s.uid || found->job != s.job || found->step != s.step || found->node != s.node))
-            return std::nullopt;  // inconsistent: refuse to guess
-        found = s;
+        const PathStep parsed = step_from_path(c.path, prefix);
+        if (parsed.forged) {
+            out.step.reset();
+            out.problem = "cgroup " + c.path + " (" + c.controllers +
+                          ") is below a Slurm step's cgroup: only task_N there is Slurm's";
+            return out;
+        }
+        if (!parsed.step) continue;
+        const SlurmStep& s = *parsed.step;
+        const auto& f = out.step;
+        if (f && (f->uid != s.uid || f->job != s.job || f->step != s.step || f->node != s.node)) {
+            out.step.reset();
+            out.problem = "the controllers' cgroups name different Slurm steps";
+            return out;
+        }
+        out.step = s;
     }
-    return found;
+    return out;
 }
 
 std::optional<long> rank_hint(const EnvMap& env) {
@@ -213,8 +241,12 @@ LaunchContext detect(const ProbeInput& in) {
         case Flavour::Singleton:
             break;
     }
-    ctx.step = step_from_cgroups(parse_proc_cgroup(in.proc_self_cgroup));
-    if (ctx.step) {
+    CgroupStep cs = step_from_cgroups(parse_proc_cgroup(in.proc_self_cgroup), in.cgroup_prefix);
+    ctx.step = cs.step;
+    ctx.cgroup_problem = cs.problem;
+    if (!cs.problem.empty()) {
+        ctx.trace.push_back("cgroup: refused: " + cs.problem);
+    } else if (ctx.step) {
         ctx.trace.push_back("cgroup: uid " + std::to_string(ctx.step->uid) + " job " +
                             std::to_string(ctx.step->job) + " step " + ctx.step->step);
         auto ej = env_long(e, "SLURM_JOB_ID");

@@ -29,7 +29,15 @@ struct SlurmStep {
     std::string step;  // "0", "1", "batch", "interactive", "extern"
     std::string node;  // from "slurm_<node>" (multiple-slurmd layout); "" for plain "/slurm"
 };
-std::optional<SlurmStep> step_from_cgroups(const std::vector<CgroupEntry>& cgroups);
+// Slurm's layout, anchored at the hierarchy root (or below `prefix`, the admin's
+// slurm_cgroup_prefix): /slurm[_<node>]/uid_U/job_J/step_S[/task_N]. `problem` says why a
+// membership that looks like Slurm's is not taken (cgroups below the step, disagreeing
+// controllers); the launch is then refused.
+struct CgroupStep {
+    std::optional<SlurmStep> step;
+    std::string problem;
+};
+CgroupStep step_from_cgroups(const std::vector<CgroupEntry>& cgroups, const std::string& prefix = "");
 
 struct LaunchContext {
     Flavour flavour = Flavour::Singleton;
@@ -37,6 +45,7 @@ struct LaunchContext {
     long local_rank = 0, local_size = 1;
     long node_index = 0;
     std::optional<SlurmStep> step;  // from cgroups (authoritative)
+    std::string cgroup_problem;     // a Slurm-looking membership that is not Slurm's (refused)
     std::optional<long> pmi_fd;     // PMI2: the fd that must stay open across exec
     std::string pmix_namespace;     // "slurm.pmix.J.S" or mpirun's
     std::vector<std::string> trace;  // why each probe was taken or rejected (-v)
@@ -46,6 +55,7 @@ struct ProbeInput {
     EnvMap env;
     std::string proc_self_cgroup;        // contents of /proc/self/cgroup
     bool pmi_fd_is_socket = false;       // main() checked fstat(PMI_FD) is a socket
+    std::string cgroup_prefix;           // admin's slurm_cgroup_prefix ("" = hierarchy root)
 };
 
 // Probes are tried in a fixed order: Slurm+PMIx, Slurm+PMI2, Slurm without MPI plugin,

@@ -82,21 +82,28 @@ void become_user(const launcher::Identity& id) {
     launcher::drop_privileges(id, sys);
 }
 
-// The per-user store: everything in it is done as the user, so this drops privileges first.
-std::string user_store(const Policy& pol, const launcher::Identity& id, bool create) {
-    if (!pol.user_store) throw_refused("--user", "per-user image stores are disabled by the admin (user_store = no)");
-    user_store_path(id, false);  // refuses a user without a home before dropping
-    become_user(id);
-    return user_store_path(id, create);
-}
-
-// Where an image command acts: the admin store (checking who may change it) or the user's.
-std::string target_store(const Policy& pol, const launcher::Identity& id, bool user, bool create, const char* what) {
-    if (user) return user_store(pol, id, create);
-    if (create && pol.import_admin_store == "root" && id.uid != 0)
+// Where an image command acts: the admin store (checking who may change it), or the user's,
+// where everything is done as the user: this then drops privileges for good. node_lock: the
+// store's node-local lock (host::ensure_store_lock), made as root before any drop, for the
+// commands that change the store.
+struct TargetStore {
+    std::string root;
+    std::string node_lock;
+};
+TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool user, bool change, const char* what) {
+    if (user) {
+        if (!pol.user_store)
+            throw_refused("--user", "per-user image stores are disabled by the admin (user_store = no)");
+        TargetStore t{user_store_path(id, false), ""};  // refuses a user without a home before dropping
+        if (change) t.node_lock = host::ensure_store_lock(pol, t.root);
+        become_user(id);
+        user_store_path(id, change);
+        return t;
+    }
+    if (change && pol.import_admin_store == "root" && id.uid != 0)
         throw_refused(std::string(what) + " " + pol.image_store,
                       "only root may change the admin store" + std::string(pol.user_store ? " (use --user for your own store)" : ""));
-    return pol.image_store;
+    return {pol.image_store, change ? host::ensure_store_lock(pol, pol.image_store) : ""};
 }
 
 }  // namespace
@@ -133,11 +140,11 @@ std::optional<ProgressCallback> progress_bar_for(const std::string& what) {
     });
 }
 
-int run_command(const ImportRequest& r, const EnvMap&, const std::string&) {
+int run_command(const ImportRequest& r, const Invocation&) {
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
     const image::ImageName name = image::parse_image_name(r.name);
-    const std::string store = target_store(pol, id, r.user_store, true, "import into");
+    const TargetStore store = target_store(pol, id, r.user_store, true, "import into");
 
     image::ImportSource src;
     src.label = r.source;
@@ -170,17 +177,17 @@ int run_command(const ImportRequest& r, const EnvMap&, const std::string&) {
         src.fd = closer.fd;
     }
 
-    image::ImportOptions opt;
+    image::ImportOptions opt = import_options(pol, store.node_lock);
     if (auto cb = progress_bar_for("importing " + name.str())) opt.progress = *cb;
-    auto res = image::import_image(store, src, name, opt);
+    auto res = image::import_image(store.root, src, name, opt);
     print_import_summary("", name.str(), res);
     std::printf("sha256:%s\n", res.record.id.c_str());
     return 0;
 }
 
-int run_command(const ImageListRequest& r, const EnvMap&, const std::string&) {
+int run_command(const ImageListRequest& r, const Invocation&) {
     const Policy pol = load_admin_policy();
-    image::Store store(target_store(pol, host::current_identity(), r.user_store, false, "list"));
+    image::Store store(target_store(pol, host::current_identity(), r.user_store, false, "list").root);
     struct Row {
         std::string name, tag, digest, size, created;
     };
@@ -201,20 +208,36 @@ int run_command(const ImageListRequest& r, const EnvMap&, const std::string&) {
     return 0;
 }
 
-int run_command(const ImageRemoveRequest& r, const EnvMap&, const std::string&) {
+int run_command(const ImageRemoveRequest& r, const Invocation&) {
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
     const image::ImageName name = image::parse_image_name(r.name);
-    auto res = image::remove_image(target_store(pol, id, r.user_store, true, "rm from"), name);
+    const TargetStore store = target_store(pol, id, r.user_store, true, "rm from");
+    auto res = image::remove_image(store.root, name, {store.node_lock});
     if (res.record_removed)
         std::printf("removed %s; %u unused layer(s) deleted, %s freed\n", name.str().c_str(), res.layers_removed,
                     human_bytes(static_cast<double>(res.bytes_freed)).c_str());
     else
         std::printf("untagged %s (the image keeps its other names)\n", name.str().c_str());
+    if (res.layers_in_use)
+        std::printf("%s is still in use by %u running container(s) on this node: %u of its layer(s) stay until "
+                    "they end (then `socker-mpi image gc`, or the next import or rm, removes them)\n",
+                    name.str().c_str(), res.containers, res.layers_in_use);
     return 0;
 }
 
-int run_command(const ImageInspectRequest& r, const EnvMap&, const std::string&) {
+int run_command(const ImageGcRequest& r, const Invocation&) {
+    const Policy pol = load_admin_policy();
+    const TargetStore store = target_store(pol, host::current_identity(), r.user_store, true, "gc of");
+    const auto res = image::collect_garbage(store.root, {store.node_lock});
+    std::printf("removed %u unused layer(s) and %u leftover(s) of interrupted imports", res.layers_removed,
+                res.tmp_removed);
+    if (res.layers_in_use) std::printf("; %u unlisted layer(s) kept: running containers use them", res.layers_in_use);
+    std::printf("\n");
+    return 0;
+}
+
+int run_command(const ImageInspectRequest& r, const Invocation&) {
     const Policy pol = load_admin_policy();
     const image::ImageName name = image::parse_image_name(r.name);
     image::Store store(pol.image_store);
@@ -233,7 +256,7 @@ int run_command(const ImageInspectRequest& r, const EnvMap&, const std::string&)
         }
         struct stat st {};
         if (::stat(root.c_str(), &st) != 0) throw;
-        store = image::Store(user_store(pol, id, false));
+        store = image::Store(target_store(pol, id, true, false, "inspect").root);
         try {
             rec = store.find(name);
         } catch (const Error&) {

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -19,24 +21,20 @@ namespace socker {
 
 namespace {
 
-// The XML file is read with the user's own permissions: this binary may be setuid root.
-std::string read_as_user(const std::string& path) {
-    launcher::UserOpen uo;
-    try {
-        uo = launcher::open_as_user(path, ::getuid(), ::getgid(), true);
-    } catch (const Error& e) {
-        // A file the user named that is missing or unreadable is a usage error, said as such.
-        throw Error(Exit::Usage, "--topology", path, e.err(), "cannot open the hwloc XML file");
-    }
-    struct Close {
-        int fd;
-        ~Close() { ::close(fd); }
-    } closer{uo.fd};
-    if (uo.is_dir) throw Error(Exit::Usage, "--topology", path, 0, "is a directory, not an hwloc XML file");
+// The XML file, read by a process that is only the user (see run_command): a plain open with
+// the user's rights; a FIFO or a process substitution (<(lstopo --of xml)) works too.
+std::string read_xml(const std::string& path) {
+    const launcher::Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (f.get() < 0) throw Error(Exit::Usage, "--topology", path, errno, "cannot open the hwloc XML file");
+    struct stat st {};
+    if (::fstat(f.get(), &st) != 0) throw_errno("stat", path, errno);
+    if (S_ISDIR(st.st_mode)) throw Error(Exit::Usage, "--topology", path, 0, "is a directory, not an hwloc XML file");
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+        throw Error(Exit::Usage, "--topology", path, 0, "not a regular file or a pipe");
     std::string text;
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(uo.fd, buf, sizeof buf);
+        ssize_t n = ::read(f.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw_errno("read", path, errno);
         if (n == 0) break;
@@ -56,12 +54,12 @@ topology::Topology load(const std::string& spec) {
         case topology::Topology::SpecKind::XmlFile:
             break;
     }
-    return topology::Topology::from_xml_text(read_as_user(spec), spec);
+    return topology::Topology::from_xml_text(read_xml(spec), spec);
 }
 
 }  // namespace
 
-int run_command(const PlanRequest& r, const EnvMap& env, const std::string&) {
+int run_command(const PlanRequest& r, const Invocation& inv) {
     // The admin config supplies [node:GLOB] defaults. A machine without socker-mpi installed
     // (a laptop planning for a cluster) has none: plan then says so and goes on.
     Policy admin;
@@ -75,7 +73,13 @@ int run_command(const PlanRequest& r, const EnvMap& env, const std::string&) {
         throw_errno("stat", SOCKER_CONFIG_FILE, errno, Exit::Config);
 
     const std::string node = r.node.empty() ? host::short_hostname() : r.node;
-    std::string out = topology::render_plan(r, load(r.topology), env, admin, node, admin_note);
+    // Everything else runs as the user alone: the topology (an XML file the user names, or this
+    // machine's) is untrusted input to a parser, so no privilege of a setuid binary reaches it.
+    if (::geteuid() == 0) {
+        launcher::LinuxSys sys;
+        launcher::drop_privileges(host::current_identity(), sys);
+    }
+    std::string out = topology::render_plan(r, load(r.topology), inv.env, admin, node, admin_note);
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
         throw_errno("write", "stdout", errno);
     return 0;

@@ -20,38 +20,15 @@
 
 namespace socker {
 
-void host_entry(int pmi_fd) {
+mode_t host_entry(int pmi_fd) {
     // The privileged phase runs with root's gid too (files and mounts it creates are root's);
     // the saved/real gid stay the user's until the one drop routine sets all three.
     if (::geteuid() == 0 && ::getegid() != 0 && ::setegid(0) != 0) throw_errno("setegid", "0", errno);
     int keep = (pmi_fd > 2 && host::fd_is_socket(pmi_fd)) ? pmi_fd : -1;
-    host::sanitize_fds(keep);
+    return host::sanitize_fds(keep);
 }
 
 namespace {
-
-std::string quote_argv(const std::vector<std::string>& argv) {
-    std::string out;
-    for (const auto& a : argv) {
-        if (!out.empty()) out += ' ';
-        bool plain = !a.empty() && a.find_first_of(" \t\"'\\$") == std::string::npos;
-        out += plain ? a : "'" + a + "'";
-    }
-    for (char& c : out)
-        if (static_cast<unsigned char>(c) < 0x20) c = '?';
-    return out;
-}
-
-std::string audit_record(const pmi::LaunchContext& ctx, const launcher::Identity& id,
-                         const std::string& image, const std::string& store, const std::string& image_id,
-                         const std::string& cmd, const std::string& decision) {
-    std::string r = "user=" + id.name + " uid=" + std::to_string(id.uid);
-    if (ctx.step) r += " job=" + std::to_string(ctx.step->job) + " step=" + ctx.step->step;
-    else r += " job=- step=-";
-    r += " rank=" + std::to_string(ctx.rank) + " image=" + image + " store=" + store + " digest=sha256:" +
-         (image_id.empty() ? "-" : image_id) + " cmd=" + cmd + " decision=" + decision;
-    return r;
-}
 
 // IMAGE is an image file rather than a name: names never start with '/' or '.'.
 bool names_a_file(const std::string& image) { return !image.empty() && (image[0] == '/' || image[0] == '.'); }
@@ -90,9 +67,9 @@ ResolvedImage image_from_file(const RunRequest& r, const Policy& pol, const laun
     src.fd = uo.fd;
     src.seekable = true;
     src.size = static_cast<unsigned long long>(st.st_size);
-    image::ImportOptions opt;
-    if (auto cb = progress_bar_for("importing " + r.image)) opt.progress = *cb;
     const std::string root = user_store_path(id, false);
+    image::ImportOptions opt = import_options(pol, host::ensure_store_lock(pol, root));  // as root
+    if (auto cb = progress_bar_for("importing " + r.image)) opt.progress = *cb;
     const std::string json = launcher::in_user_process(id, [&] {
         user_store_path(id, true);
         auto er = image::ensure_image(root, src, name, opt);
@@ -137,31 +114,60 @@ ResolvedImage image_by_name(const image::ImageName& name, const Policy& pol, con
 
 Policy load_admin_policy() { return host::load_policy(SOCKER_CONFIG_FILE); }
 
-int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefix) {
+image::ImportOptions import_options(const Policy& pol, const std::string& node_lock) {
+    image::ImportOptions opt;
+    opt.node_lock = node_lock;
+    opt.limits = {pol.import_max_bytes, pol.import_max_files, pol.import_max_ratio};
+    return opt;
+}
+
+int run_command(const RunRequest& r, const Invocation& inv) {
+    const EnvMap& env = inv.env;
+    const std::string& prefix = inv.prefix;
     // An image name is checked before anything touches the filesystem.
     const bool from_file = names_a_file(r.image);
     const std::optional<image::ImageName> name =
         from_file ? std::nullopt : std::optional<image::ImageName>(image::parse_image_name(r.image));
-    const std::string image_label = name ? name->str() : quote_argv({r.image});
     const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
 
     pmi::ProbeInput probe{env, host::read_text("/proc/self/cgroup"),
                           env_long(env, "PMI_FD") ? host::fd_is_socket(static_cast<int>(*env_long(env, "PMI_FD")))
-                                                  : false};
+                                                  : false,
+                          pol.slurm_cgroup_prefix};
     const pmi::LaunchContext ctx = pmi::detect(probe);
     if (r.verbose)
         for (const auto& t : ctx.trace) std::fprintf(stderr, "%s%s\n", prefix.c_str(), t.c_str());
 
     // One audit record per refusal or failure, and one per launch.
-    std::string store_kind = "-";  // admin | user, once the image is found
-    auto audit = [&](const std::string& image_id, const std::vector<std::string>& argv, const std::string& decision) {
-        host::audit(pol.log, audit_record(ctx, id, image_label, store_kind, image_id, quote_argv(argv), decision));
+    host::AuditFields af;
+    af.user = id.name;
+    af.uid = static_cast<long>(id.uid);
+    if (ctx.step) {
+        af.job = std::to_string(ctx.step->job);
+        af.step = ctx.step->step;
+    }
+    af.rank = ctx.rank;
+    af.image = name ? name->str() : r.image;
+    // Returns why the record could not be written ("" = written).
+    auto audit = [&](const std::string& decision, const std::string& reason, const std::vector<std::string>& argv) {
+        af.decision = decision;
+        af.reason = reason;
+        af.argv = argv;
+        const std::string undelivered = host::audit(pol, host::audit_record(af));
+        if (!undelivered.empty() && !pol.audit_required)
+            std::fprintf(stderr, "%swarning: audit record not written (%s)\n", prefix.c_str(), undelivered.c_str());
+        return undelivered;
+    };
+    auto audited_error = [&](const Error& e) {
+        audit(e.code() == Exit::Refused || e.code() == Exit::Usage || e.code() == Exit::BadImage ? "refused" : "failed",
+              e.what(), r.command);
     };
     auto refuse = [&](const std::string& what, const std::string& why) {
-        audit("", r.command, "refused: " + why);
+        audit("refused", why, r.command);
         throw_refused(what, why);
     };
+    if (!ctx.cgroup_problem.empty()) refuse("launch", ctx.cgroup_problem);
     if (env.count("PMI_FD") && !probe.pmi_fd_is_socket)
         refuse("PMI_FD=" + env.at("PMI_FD"), "not an open socket");
     if (pol.require_slurm_step && !ctx.step)
@@ -169,16 +175,20 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     if (ctx.step && ctx.step->uid != static_cast<long>(id.uid))
         refuse("launch", "the Slurm step belongs to uid " + std::to_string(ctx.step->uid));
 
+    // Where the rank runs: the path of its working directory (the directory itself is what
+    // gets mounted, see launcher::MountOp::source_is_cwd).
+    const std::string cwd = host::working_dir();
     ResolvedImage img;
     try {
         img = from_file ? image_from_file(r, pol, id, prefix) : image_by_name(*name, pol, id);
     } catch (const Error& e) {
-        audit("", r.command, std::string("refused: ") + e.what());
+        audited_error(e);
         throw;
     }
     const image::ImageRecord& rec = img.record;
     const image::Store store(img.store_root);
-    store_kind = img.user_store ? "user" : "admin";
+    af.store = img.user_store ? "user" : "admin";
+    af.digest = "sha256:" + rec.id;
 
     launcher::PlanInput in;
     in.request = r;
@@ -189,11 +199,20 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     for (const auto& l : rec.layers) in.layer_dirs.push_back(store.layer_dir(l));
     in.user_store = img.user_store;
     in.env = env;
-    in.host_cwd = host::cwd();
+    in.host_cwd = cwd;
     in.hostname = host::short_hostname();
-    in.devices = host::allowed_devices(pol.devices, probe.proc_self_cgroup);
+    in.umask = inv.umask;
+    in.store_lock = host::ensure_store_lock(pol, img.store_root);
+    const std::string mountinfo = host::read_text("/proc/self/mountinfo");
+    in.proc_options = launcher::proc_options_from_mountinfo(mountinfo);
+    const host::DeviceFacts dev = host::allowed_devices(pol.devices, pol.device_cgroup_required,
+                                                        probe.proc_self_cgroup, mountinfo);
+    in.devices = dev.devices;
+    if (r.verbose && !dev.unreadable.empty())
+        std::fprintf(stderr, "%sdevices: none passed: %s\n", prefix.c_str(), dev.unreadable.c_str());
     for (const auto& d : r.devices) {
         if (!host::matches_any(d, pol.devices)) refuse("--device " + d, "not in the admin's device allow-list");
+        if (!dev.unreadable.empty()) refuse("--device " + d, "no device is passed: " + dev.unreadable);
         if (std::find(in.devices.begin(), in.devices.end(), d) == in.devices.end())
             throw Error(Exit::Io, "--device", d, ENOENT, "not present on this node");
     }
@@ -201,7 +220,9 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     if (ctx.step) {
         // The node name from the step's cgroup (Slurm's, not the user's SLURMD_NODENAME).
         const std::string node = ctx.step->node.empty() ? in.hostname : ctx.step->node;
-        in.slurm_tmpfs = host::slurm_tmpfs(slurm_conf_for(pol, node), node);
+        const host::SlurmFacts sf = host::slurm_facts(slurm_conf_for(pol, node), node);
+        in.slurm_tmpfs = sf.tmpfs;
+        in.slurm_spool = sf.spool;
     }
     // Placement: pure planning over this machine's topology, inside the inherited cpuset.
     const topology::RankBinding rb = topology::binding_for_rank(r.binding, env, pol, in.hostname, ctx.rank,
@@ -215,7 +236,7 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
     try {
         spec = launcher::make_spec(in);
     } catch (const Error& e) {
-        audit(rec.id, r.command, std::string("refused: ") + e.what());
+        audited_error(e);
         throw;
     }
 
@@ -223,17 +244,19 @@ int run_command(const RunRequest& r, const EnvMap& env, const std::string& prefi
         std::cout << launcher::to_json(spec) << "\n";
         return 0;
     }
-    audit(rec.id, spec.argv, "launch");
+    if (const std::string undelivered = audit("launch", "", spec.argv); !undelivered.empty() && pol.audit_required)
+        throw_refused("launch", "the audit record could not be written (" + undelivered +
+                                    ") and the admin requires it (audit_required = yes)");
     launcher::LinuxSys sys;
     try {
         launcher::execute(spec, sys);
     } catch (const Error& e) {
-        audit(rec.id, spec.argv, std::string(e.code() == Exit::Refused ? "refused: " : "failed: ") + e.what());
+        audit(e.code() == Exit::Refused ? "refused" : "failed", e.what(), spec.argv);
         throw;
     }
 }
 
-int run_command(const VersionRequest&, const EnvMap&, const std::string&) {
+int run_command(const VersionRequest&, const Invocation&) {
     std::printf("socker-mpi %s (PMIx %s, hwloc %s)\n", SOCKER_VERSION, SOCKER_PMIX_VERSION, SOCKER_HWLOC_VERSION);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <exception>
 #include <set>
 
@@ -120,6 +121,8 @@ struct TarStream::Glue {
     Sha256 raw_sha, plain_sha;
     unsigned long long raw_bytes = 0, plain_bytes = 0;
     bool compressed = false, raw_eof = false, src_eof = false;
+    double max_ratio = 0;
+    std::string label;
     std::exception_ptr error;  // thrown by the source inside a libarchive callback
 };
 
@@ -161,6 +164,17 @@ la_ssize_t plain_read_cb(archive* a, void* ctx, const void** buf) {
         if (size == 0) continue;
         if (g->compressed) g->plain_sha.update(*buf, size);
         g->plain_bytes += size;
+        constexpr unsigned long long kRatioFloor = 64ULL << 20;
+        if (g->compressed && g->max_ratio > 0 && g->plain_bytes > kRatioFloor &&
+            static_cast<double>(g->plain_bytes) > g->max_ratio * static_cast<double>(g->raw_bytes)) {
+            char msg[160];
+            std::snprintf(msg, sizeof msg, "%llu bytes from %llu stored: compression ratio above import_max_ratio = %g",
+                          g->plain_bytes, g->raw_bytes, g->max_ratio);
+            g->error = std::make_exception_ptr(
+                Error(Exit::BadImage, "decompress", g->label, 0, std::string(msg) + " (a decompression bomb?)"));
+            archive_set_error(a, EFBIG, "compression ratio limit");
+            return -1;
+        }
         return static_cast<la_ssize_t>(size);
     }
 }
@@ -177,6 +191,7 @@ TarStream::TarStream(ByteSource& src, std::string label)
     archive* tar = tar_.get();
     glue_->src = &src;
     glue_->raw = raw;
+    glue_->label = label_;
     auto msg = [](archive* a) { return std::string(archive_error_string(a) ? archive_error_string(a) : ""); };
     // Built-in decompressors only (filter_all would also run external programs).
     archive_read_support_filter_gzip(raw);
@@ -232,6 +247,23 @@ StreamDigests TarStream::finish() {
     d.raw_bytes = glue_->raw_bytes;
     d.plain_bytes = glue_->plain_bytes;
     return d;
+}
+
+void TarStream::limit_ratio(double max_ratio) { glue_->max_ratio = max_ratio; }
+
+void ImportBudget::add_bytes(unsigned long long n, const std::string& what) {
+    bytes_ += n;
+    if (limits_.max_bytes && bytes_ > limits_.max_bytes)
+        throw Error(Exit::BadImage, "import", what, 0,
+                    "more than import_max_bytes = " + std::to_string(limits_.max_bytes) +
+                        " bytes of file content (a decompression bomb?)");
+}
+
+void ImportBudget::add_file(const std::string& what) {
+    ++files_;
+    if (limits_.max_files && files_ > limits_.max_files)
+        throw Error(Exit::BadImage, "import", what, 0,
+                    "more than import_max_files = " + std::to_string(limits_.max_files) + " entries");
 }
 
 void TarStream::fail(archive* a, const std::string& what) {
@@ -358,6 +390,7 @@ UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& d
         const std::string path = formats::normalize_archive_path(raw_name ? raw_name : "", label + " entry");
         if (path.empty()) continue;  // "./": the layer root itself
         const std::string what = label + ": " + path;
+        if (opt.budget) opt.budget->add_file(what);
         const auto slash = path.rfind('/');
         const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
         const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
@@ -412,6 +445,7 @@ UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& d
             la_int64_t off;
             int rr;
             while ((rr = archive_read_data_block(ts.tar(), &buf, &size, &off)) == ARCHIVE_OK) {
+                if (opt.budget) opt.budget->add_bytes(size, what);
                 if (archive_write_data_block(out.get(), buf, size, off) != ARCHIVE_OK)
                     write_failed(out.get(), "write", what);
                 st.content_bytes += size;
@@ -429,6 +463,7 @@ UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& d
 
 LayerResult unpack_layer(ByteSource& src, const std::string& dest, const std::string& label, const UnpackOptions& opt) {
     TarStream ts(src, label);
+    if (opt.budget) ts.limit_ratio(opt.budget->limits().max_ratio);
     archive_entry* first = ts.next();
     LayerResult r;
     r.stats = unpack_entries(ts, first, dest, opt);

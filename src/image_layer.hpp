@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "image_store.hpp"
+
 struct archive_entry;
 
 namespace socker::image {
@@ -112,6 +114,9 @@ public:
     // Rethrows the source's own error if it failed inside libarchive, else throws BadImage
     // with libarchive's message for `a`.
     [[noreturn]] void fail(archive* a, const std::string& what);
+    // A compressed stream that expands more than max_ratio times its stored size (once past
+    // 64 MiB) fails with BadImage naming import_max_ratio. 0 = no limit.
+    void limit_ratio(double max_ratio);
 
     // libarchive callback glue (public for the C callbacks).
     struct Glue;
@@ -130,9 +135,24 @@ StreamDigests hash_source(ByteSource& src);
 // Drains a layer source without unpacking it: both digests (decompressing if needed).
 StreamDigests digest_layer(ByteSource& src, const std::string& label);
 
+// What one import has written so far, against its ImportLimits (every layer counts).
+class ImportBudget {
+public:
+    explicit ImportBudget(ImportLimits limits = {}) : limits_(limits) {}
+    const ImportLimits& limits() const { return limits_; }
+    // Throw Error(BadImage) naming the limit (import_max_bytes, import_max_files) when passed.
+    void add_bytes(unsigned long long n, const std::string& what);
+    void add_file(const std::string& what);
+
+private:
+    ImportLimits limits_;
+    unsigned long long bytes_ = 0, files_ = 0;
+};
+
 struct UnpackOptions {
     std::string xattr_ns;  // "trusted" or "user"; "" = by euid
     bool restore_owner = true;  // numeric uid/gid from the tar, when root
+    ImportBudget* budget = nullptr;  // limits of the whole import (nullptr: none)
 };
 struct UnpackStats {
     unsigned long long content_bytes = 0;  // regular file data written
@@ -151,6 +171,7 @@ struct LayerResult {
     StreamDigests digests;
     UnpackStats stats;
 };
+// (The ratio limit of opt.budget applies to the layer's decompression.)
 LayerResult unpack_layer(ByteSource& src, const std::string& dest, const std::string& label,
                          const UnpackOptions& opt);
 

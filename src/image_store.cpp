@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -236,13 +237,91 @@ std::optional<ImageRecord> Store::lookup(const ImageName& name, bool strict) con
     return rec;
 }
 
+// ---------------------------------------------------------------- layers in use
+std::string overlay_source(const std::vector<std::string>& layer_ids) {
+    std::string s = "socker-mpi:";
+    for (size_t i = 0; i < layer_ids.size(); ++i) s += (i ? "," : "") + layer_ids[i].substr(0, 16);
+    return s;
+}
+
+std::vector<std::vector<std::string>> overlays_in_mountinfo(const std::string& mountinfo) {
+    std::vector<std::vector<std::string>> out;
+    std::istringstream in(mountinfo);
+    std::string line;
+    while (std::getline(in, line)) {
+        // "... - overlay socker-mpi:aaaa,bbbb rw,lowerdir=...": the fields after " - ".
+        const auto sep = line.find(" - ");
+        if (sep == std::string::npos) continue;
+        std::istringstream f(line.substr(sep + 3));
+        std::string fstype, source;
+        if (!(f >> fstype >> source) || fstype != "overlay" || source.rfind("socker-mpi:", 0) != 0) continue;
+        std::vector<std::string> layers;
+        std::istringstream l(source.substr(11));
+        std::string id;
+        while (std::getline(l, id, ','))
+            if (id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos) layers.push_back(id);
+        out.push_back(std::move(layers));
+    }
+    return out;
+}
+
+bool layer_used(const InUse& u, const std::string& diff_id) {
+    const std::string prefix = diff_id.substr(0, 16);
+    for (const auto& c : u.containers)
+        if (std::find(c.begin(), c.end(), prefix) != c.end()) return true;
+    return false;
+}
+
+unsigned InUse::containers_using(const std::vector<std::string>& layer_ids) const {
+    unsigned n = 0;
+    for (const auto& c : containers) {
+        bool uses = false;
+        for (const auto& l : layer_ids) uses = uses || std::find(c.begin(), c.end(), l.substr(0, 16)) != c.end();
+        n += uses ? 1 : 0;
+    }
+    return n;
+}
+
+InUse containers_in_use(const std::string& proc) {
+    InUse u;
+    std::set<std::string> seen;  // mount namespaces already read
+    std::error_code ec;
+    for (fs::directory_iterator it(proc, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string pid = it->path().filename();
+        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        char ns[64];
+        const ssize_t n = ::readlink((proc + "/" + pid + "/ns/mnt").c_str(), ns, sizeof ns - 1);
+        if (n <= 0 || !seen.insert(std::string(ns, static_cast<size_t>(n))).second) continue;
+        std::ifstream f(proc + "/" + pid + "/mountinfo");
+        if (!f) continue;  // gone, or not ours to read
+        std::ostringstream text;
+        text << f.rdbuf();
+        for (auto& c : overlays_in_mountinfo(text.str())) u.containers.push_back(std::move(c));
+    }
+    return u;
+}
+
+std::string node_lock_path(const std::string& state_dir, const std::string& store_root) {
+    // FNV-1a of the store's path: one lock file per store, stable across versions.
+    unsigned long long h = 1469598103934665603ULL;
+    for (unsigned char c : store_root) h = (h ^ c) * 1099511628211ULL;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", h);
+    return state_dir + "/store-" + hex + ".lock";
+}
+
 // ---------------------------------------------------------------- store plumbing
 namespace {
 
 class FileLock {
 public:
-    FileLock(const std::string& path, int op = LOCK_EX) : path_(path) {
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    // read_only: a lock file another user (root) owns, opened for reading (flock needs no more);
+    // created (0644) only if missing.
+    FileLock(const std::string& path, int op = LOCK_EX, bool read_only = false) : path_(path) {
+        fd_ = read_only ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                        : ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd_ < 0 && read_only && errno == ENOENT)
+            fd_ = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd_ < 0) throw_errno("open lock", path, errno);
         if (::flock(fd_, op | LOCK_NB) == 0) return;
         waited_ = true;  // somebody held it
@@ -268,8 +347,38 @@ private:
     bool waited_ = false;
 };
 
+// Which layers running containers on this node stack, decided under the node lock: garbage
+// collection holds it exclusively from the scan of every mount namespace until the unused
+// layers are renamed away; a launch holds it shared from opening its layers until its overlay
+// is mounted (launcher::LinuxSys::mount_rootfs). A layer is kept while any container uses it.
+class NodeGuard {
+public:
+    // wait=false: a busy lock (launches mounting) means "not now": held() is false.
+    NodeGuard(const std::string& lock_path, bool wait) {
+        if (!lock_path.empty()) {
+            try {
+                lock_.emplace(lock_path, wait ? LOCK_EX : LOCK_EX | LOCK_NB, true);
+            } catch (const Error& e) {
+                if (wait || e.err() != EWOULDBLOCK) throw;
+                return;
+            }
+        }
+        held_ = true;
+        in_use_ = containers_in_use();
+    }
+    bool held() const { return held_; }
+    bool in_use(const std::string& diff_id) const { return layer_used(in_use_, diff_id); }
+    const InUse& usage() const { return in_use_; }
+
+private:
+    std::optional<FileLock> lock_;
+    bool held_ = false;
+    InUse in_use_;
+};
+
 struct Paths {
     std::string root;
+    std::string node_lock;  // node-local lock shared with launches ("" = none): see NodeGuard
     std::string layer(const std::string& d) const { return root + "/layers/" + d; }
     std::string layer_info(const std::string& d) const { return root + "/layers/" + d + ".json"; }
     std::string alias(const std::string& b) const { return root + "/aliases/" + b; }
@@ -334,9 +443,18 @@ std::string now_rfc3339() {
 
 void prepare_store(const Paths& p) {
     ensure_dir(p.root, 0755);
-    for (const char* d : {"/layers", "/images", "/refs", "/aliases"}) ensure_dir(p.root + d, 0755);
-    ensure_dir(p.root + "/tmp", 0700);
-    ensure_dir(p.root + "/locks", 0700);
+    for (const char* d : {"/images", "/refs", "/aliases"}) ensure_dir(p.root + d, 0755);
+    // The layer trees keep the images' own modes and owners (a 1777 /run/lock, files owned by
+    // some uid): reachable by the store's owner alone, or any host user could change what every
+    // container of the image sees. A store made before this rule is tightened here.
+    for (const char* d : {"/layers", "/tmp", "/locks"}) {
+        const std::string dir = p.root + d;
+        ensure_dir(dir, 0700);
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 077) &&
+            ::chmod(dir.c_str(), 0700) != 0)
+            throw_errno("chmod 0700", dir, errno);
+    }
 }
 
 std::string random_suffix() {
@@ -375,21 +493,34 @@ bool layer_in_use(const Paths& p, const std::string& d) {
     return false;
 }
 
-// Removes layer d if nothing uses it. Returns the content bytes freed, or nullopt if kept.
-// With wait=false a busy lock bucket (an import unpacking) means: not now.
-std::optional<unsigned long long> collect_layer(const Paths& p, const std::string& d, bool wait = true) {
+// Removes layer d if nothing uses it: no record, no live import, no running container on this
+// node. `guard`: the caller's, held already; else one is taken for this layer. With wait=false
+// a busy lock (an import unpacking, launches mounting) means: not now.
+enum class Collected_ { Removed, InUseByContainer, Kept };
+struct CollectOutcome {
+    Collected_ what = Collected_::Kept;
+    unsigned long long bytes = 0;
+};
+CollectOutcome collect_layer(const Paths& p, const std::string& d, bool wait = true, const NodeGuard* guard = nullptr) {
+    std::optional<NodeGuard> own;
+    if (!guard) {
+        own.emplace(p.node_lock, wait);
+        if (!own->held()) return {};
+        guard = &*own;
+    }
     std::optional<FileLock> lk;
     try {
         lk.emplace(p.bucket_lock(d), wait ? LOCK_EX : LOCK_EX | LOCK_NB);
     } catch (const Error& e) {
-        if (!wait && e.err() == EWOULDBLOCK) return std::nullopt;
+        if (!wait && e.err() == EWOULDBLOCK) return {};
         throw;
     }
     if (!exists_nofollow(p.layer(d))) {
         ::unlink(p.layer_info(d).c_str());
-        return std::nullopt;
+        return {};
     }
-    if (layer_in_use(p, d)) return std::nullopt;
+    if (layer_in_use(p, d)) return {};
+    if (guard->in_use(d)) return {Collected_::InUseByContainer, 0};
     unsigned long long bytes = Store(p.root).layer_size(d);
     const std::string trash = p.tmp() + "/gc-" + random_suffix();
     if (::rename(p.layer(d).c_str(), trash.c_str()) != 0) throw_errno("rename", p.layer(d), errno);
@@ -397,7 +528,7 @@ std::optional<unsigned long long> collect_layer(const Paths& p, const std::strin
     lk.reset();
     std::error_code ec;
     fs::remove_all(trash, ec);
-    return bytes;
+    return {Collected_::Removed, bytes};
 }
 
 // Work dirs of dead imports and trash of interrupted removals. Under the meta lock, so that no
@@ -437,9 +568,12 @@ unsigned collect_orphans(const Paths& p, bool wait) {
     unsigned removed = 0;
     std::set<std::string> used;
     for (const auto& r : Store(p.root).list()) used.insert(r.layers.begin(), r.layers.end());
+    std::optional<NodeGuard> guard;  // taken at the first orphan: most calls find none
     for (const auto& name : dir_names(p.root + "/layers")) {
         if (formats::is_sha256_hex(name) && !used.count(name)) {
-            if (collect_layer(p, name, wait)) ++removed;
+            if (!guard) guard.emplace(p.node_lock, wait);
+            if (!guard->held()) return removed;
+            if (collect_layer(p, name, wait, &*guard).what == Collected_::Removed) ++removed;
         } else if (wait && name.size() == 69 && name.compare(64, 5, ".json") == 0 &&
                    !exists_nofollow(p.layer(name.substr(0, 64)))) {
             FileLock lk(p.bucket_lock(name.substr(0, 64)));
@@ -454,12 +588,16 @@ unsigned collect_orphans(const Paths& p, bool wait) {
 }
 }  // namespace
 
-GcResult collect_garbage(const std::string& store_root) {
-    Paths p{store_root};
+GcResult collect_garbage(const std::string& store_root, const GcOptions& opt) {
+    Paths p{store_root, opt.node_lock};
     prepare_store(p);
     GcResult g;
     g.tmp_removed = sweep_tmp(p);
     g.layers_removed = collect_orphans(p, true);
+    std::set<std::string> used;
+    for (const auto& r : Store(p.root).list()) used.insert(r.layers.begin(), r.layers.end());
+    for (const auto& name : dir_names(p.root + "/layers"))
+        if (formats::is_sha256_hex(name) && !used.count(name)) ++g.layers_in_use;
     return g;
 }
 
@@ -582,7 +720,7 @@ std::string short_id(const std::string& hex) { return hex.substr(0, 12); }
 
 class Importer {
 public:
-    Importer(std::string root, const ImportOptions& opt) : p_{std::move(root)}, opt_(opt) {
+    Importer(std::string root, const ImportOptions& opt) : p_{std::move(root), opt.node_lock}, opt_(opt) {
         prepare_store(p_);
         if (sweep_tmp(p_) > 0) collect_orphans(p_, false);  // what a killed import left
         FileLock meta(p_.meta_lock());
@@ -673,7 +811,8 @@ public:
         return publish(dir, r);
     }
 
-    UnpackOptions unpack_options() const { return UnpackOptions{opt_.xattr_ns, true}; }
+    UnpackOptions unpack_options() { return UnpackOptions{opt_.xattr_ns, true, &budget_}; }
+    double max_ratio() const { return opt_.limits.max_ratio; }
 
     // A layer unpacked by the caller into new_layer_dir(): store it under its diff id.
     LayerOutcome adopt(const std::string& dir, const LayerResult& r) {
@@ -753,6 +892,7 @@ private:
 
     Paths p_;
     const ImportOptions& opt_;
+    ImportBudget budget_{opt_.limits};
     std::string work_;
     int work_fd_ = -1;
     int counter_ = 0;
@@ -881,6 +1021,7 @@ Resolved import_stream(Importer& imp, const ImportSource& src, const ImageName& 
                        const std::function<void(size_t)>& on_read, StreamMode* retry) {
     FdSource fsrc(src.fd, src.label, on_read);
     TarStream outer(fsrc, src.label);
+    outer.limit_ratio(imp.max_ratio());
     archive_entry* first = outer.next();
     std::string first_path;
     if (first && archive_entry_pathname(first))
@@ -1098,9 +1239,12 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
         write_atomically(ref_path, rec.id + "\n");
     }
     imp.commit_done();
-    for (const auto& o : orphaned) {
-        res.replaced.push_back(o.id);
-        for (const auto& l : o.layers) collect_layer(p, l);
+    if (!orphaned.empty()) {
+        const NodeGuard guard(p.node_lock, true);
+        for (const auto& o : orphaned) {
+            res.replaced.push_back(o.id);
+            for (const auto& l : o.layers) collect_layer(p, l, true, &guard);
+        }
     }
     res.layers_unpacked = imp.unpacked();
     res.layers_reused = imp.reused();
@@ -1121,7 +1265,7 @@ EnsureResult ensure_image(const std::string& store_root, const ImportSource& src
         out.record = std::move(*rec);
         return out;
     }
-    Paths p{store_root};
+    Paths p{store_root, opt.node_lock};
     prepare_store(p);
     FileLock once(p.name_lock(name));
     if (auto rec = store.find_complete(name)) {  // another caller imported it while we waited
@@ -1155,8 +1299,8 @@ EnsureResult ensure_image(const std::string& store_root, const ImportSource& src
     return out;
 }
 
-RemoveResult remove_image(const std::string& store_root, const ImageName& name) {
-    Paths p{store_root};
+RemoveResult remove_image(const std::string& store_root, const ImageName& name, const GcOptions& opt) {
+    Paths p{store_root, opt.node_lock};
     prepare_store(p);
     RemoveResult rr;
     ImageRecord rec;
@@ -1174,12 +1318,19 @@ RemoveResult remove_image(const std::string& store_root, const ImageName& name) 
             write_atomically(p.record(rec.id), record_to_json(rec));
         }
     }
-    if (rr.record_removed)
-        for (const auto& l : rec.layers)
-            if (auto freed = collect_layer(p, l)) {
+    if (rr.record_removed) {
+        const NodeGuard guard(p.node_lock, true);
+        for (const auto& l : rec.layers) {
+            const CollectOutcome o = collect_layer(p, l, true, &guard);
+            if (o.what == Collected_::Removed) {
                 ++rr.layers_removed;
-                rr.bytes_freed += *freed;
+                rr.bytes_freed += o.bytes;
+            } else if (o.what == Collected_::InUseByContainer) {
+                ++rr.layers_in_use;
             }
+        }
+        if (rr.layers_in_use) rr.containers = guard.usage().containers_using(rec.layers);
+    }
     sweep_tmp(p);
     collect_orphans(p, true);
     return rr;

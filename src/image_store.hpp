@@ -116,9 +116,19 @@ struct ImportProgress {
     bool done = false;
 };
 
+// Limits against decompression bombs, for one whole import (admin config: import_max_*).
+// 0 = no limit. The ratio is checked once a stream has produced more than 64 MiB.
+struct ImportLimits {
+    unsigned long long max_bytes = 0;  // file content written
+    unsigned long long max_files = 0;  // entries created
+    double max_ratio = 0;              // decompressed bytes per stored (compressed) byte
+};
+
 struct ImportOptions {
     std::function<void(const ImportProgress&)> progress;
     std::string xattr_ns;  // overlay xattr namespace: "" = trusted as root, user otherwise
+    std::string node_lock;  // node_lock_path() of this store: garbage collection honours launches
+    ImportLimits limits;
 };
 
 struct ImportResult {
@@ -149,19 +159,48 @@ struct EnsureResult {
 EnsureResult ensure_image(const std::string& store_root, const ImportSource& src, const ImageName& name,
                           const ImportOptions& opt = {});
 
+// ------------------------------------------------------------------ layers in use
+// A launch mounts its overlay with overlay_source(layers) as the mount source, so that every
+// container on the node shows in its mountinfo which layers it stacks, for as long as any
+// process is in its mount namespace (killed launchers, joined namespaces and forked children
+// included, with no record to clean up). Garbage collection reads them (containers_in_use) and
+// keeps those layers. Layers are named by the first 16 hex digits of their diff id.
+std::string overlay_source(const std::vector<std::string>& layer_ids);
+struct InUse {
+    // one entry per container mount namespace: the layer prefixes it stacks
+    std::vector<std::vector<std::string>> containers;
+    // how many containers stack any of these layers (diff ids)
+    unsigned containers_using(const std::vector<std::string>& layer_ids) const;
+};
+bool layer_used(const InUse& u, const std::string& diff_id);
+// Scans /proc/*/mountinfo, one read per mount namespace (those of processes the caller may
+// inspect: root sees all, a user their own).
+InUse containers_in_use(const std::string& proc = "/proc");
+// Parses one mountinfo text: the layer prefixes of each socker-mpi overlay in it.
+std::vector<std::vector<std::string>> overlays_in_mountinfo(const std::string& mountinfo);
+// The node-local lock file of a store (node-local: the store may be shared between nodes).
+std::string node_lock_path(const std::string& state_dir, const std::string& store_root);
+
+struct GcOptions {
+    std::string node_lock;  // node_lock_path() of the store ("" = no running container checked)
+};
+
 struct RemoveResult {
     bool record_removed = false;      // false: the image keeps other names
     unsigned layers_removed = 0;
     unsigned long long bytes_freed = 0;
+    unsigned layers_in_use = 0;       // kept: running containers on this node stack them
+    unsigned containers = 0;          // ... that many
 };
-RemoveResult remove_image(const std::string& store_root, const ImageName& name);
+RemoveResult remove_image(const std::string& store_root, const ImageName& name, const GcOptions& opt = {});
 
 // Removes what no image uses: layers, aliases, leftovers of killed imports. Safe while other
-// imports run (layers they rely on are kept).
+// imports run (layers they rely on are kept) and while containers run (theirs are kept).
 struct GcResult {
     unsigned layers_removed = 0;
     unsigned tmp_removed = 0;
+    unsigned layers_in_use = 0;       // no image lists them, but running containers stack them
 };
-GcResult collect_garbage(const std::string& store_root);
+GcResult collect_garbage(const std::string& store_root, const GcOptions& opt = {});
 
 }  // namespace socker::image

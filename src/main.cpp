@@ -33,10 +33,10 @@ int main(int argc, char** argv, char** envp) {
     int pmi_fd = -1;
     if (auto v = env_long(user_env, "PMI_FD")) pmi_fd = static_cast<int>(*v);
     try {
-        host_entry(pmi_fd);
+        const Invocation inv{user_env, prefix, host_entry(pmi_fd)};
         std::vector<std::string> args(argv + 1, argv + argc);
         UserRequest req = parse_command_line(args);
-        return std::visit([&](auto&& r) { return run_command(r, user_env, prefix); }, req);
+        return std::visit([&](auto&& r) { return run_command(r, inv); }, req);
     } catch (const HelpRequested& h) {
         std::cout << h.text;
         return 0;

@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <cstdlib>
 #include <sstream>
 
 #include "error.hpp"
@@ -48,6 +49,27 @@ std::vector<std::string> absolute_paths(const std::string& origin, int line,
 }
 
 const char* const kNodeKeys[] = {"bind", "distribution", "membind", "cpus_per_rank"};
+
+// "123", "64K", "100M", "2G", "1T" (powers of 1024).
+unsigned long long parse_size(const std::string& origin, int line, const std::string& key, const std::string& v) {
+    size_t digits = 0;
+    while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+    const std::string unit = v.substr(digits);
+    int shift = -1;
+    if (unit.empty()) shift = 0;
+    else if (unit == "K" || unit == "k") shift = 10;
+    else if (unit == "M") shift = 20;
+    else if (unit == "G") shift = 30;
+    else if (unit == "T") shift = 40;
+    if (digits == 0 || digits > 15 || shift < 0)
+        bad(origin, line, "key '" + key + "' wants a size (a number, optionally K, M, G or T), got '" + v + "'");
+    return std::stoull(v.substr(0, digits)) << shift;
+}
+
+std::string absolute_path(const std::string& origin, int line, const std::string& key, const std::string& v) {
+    if (v.empty() || v[0] != '/') bad(origin, line, key + " must be an absolute path");
+    return v;
+}
 
 }  // namespace
 
@@ -126,6 +148,27 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
         } else if (key == "slurm_conf") {
             if (v.empty() || v[0] != '/') bad(origin, line, "slurm_conf must be an absolute path");
             p.slurm_conf = v;
+        } else if (key == "slurm_cgroup_prefix") {
+            p.slurm_cgroup_prefix = v.empty() ? v : absolute_path(origin, line, key, v);
+        } else if (key == "state_dir") {
+            p.state_dir = absolute_path(origin, line, key, v);
+        } else if (key == "device_cgroup") {
+            if (v != "required" && v != "ignore") bad(origin, line, "device_cgroup wants required or ignore");
+            p.device_cgroup_required = v == "required";
+        } else if (key == "import_max_bytes") {
+            p.import_max_bytes = parse_size(origin, line, key, v);
+        } else if (key == "import_max_files") {
+            p.import_max_files = parse_size(origin, line, key, v);
+        } else if (key == "import_max_ratio") {
+            char* end = nullptr;
+            const double r = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !(r >= 0) || r > 1e9)
+                bad(origin, line, "import_max_ratio wants a number >= 0, got '" + v + "'");
+            p.import_max_ratio = r;
+        } else if (key == "syslog_socket") {
+            p.syslog_socket = absolute_path(origin, line, key, v);
+        } else if (key == "audit_required") {
+            p.audit_required = parse_bool(origin, line, key, v);
         } else if (key == "log") {
             if (v == "syslog") p.log = LogDest::Syslog;
             else if (v == "none") p.log = LogDest::None;

@@ -35,10 +35,25 @@ struct Policy {
                                         "/dev/nvidia-caps/*", "/dev/kfd", "/dev/dri/*"};
     std::vector<std::string> env_deny = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
     bool require_slurm_step = true;
+    // Where Slurm's cgroup/v1 tree sits in each hierarchy ("" = at its root, Slurm's default).
+    std::string slurm_cgroup_prefix;
+    // Node-local, root-owned state: locks shared by launches and the stores' garbage collection.
+    std::string state_dir = "/run/socker-mpi";
+    // Devices pass only when the step's (v1) devices cgroup permits them and can be read:
+    // required (fail closed; on cgroup v2, whose eBPF device control cannot be read, none pass),
+    // or ignore (the allow-list alone decides).
+    bool device_cgroup_required = true;
+    // Decompression-bomb limits of one import (0 = none): content bytes, entries, ratio.
+    unsigned long long import_max_bytes = 256ULL << 30;
+    unsigned long long import_max_files = 10000000;
+    double import_max_ratio = 200;
     // Read for Slurm's TmpFS (where the PMIx plugin keeps spmix_appdir_*); per node overridable
     // with slurm_conf in a [node:GLOB] section (several clusters or slurmds on one host).
     std::string slurm_conf = SOCKER_DEFAULT_SLURM_CONF;
     LogDest log = LogDest::Syslog;
+    std::string syslog_socket = "/dev/log";  // the local syslog daemon's socket
+    // The audit record could not be written: refuse the launch (77), or (no) warn on stderr.
+    bool audit_required = false;
     std::vector<NodeBinding> node_bindings;
 };
 

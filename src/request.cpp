@@ -112,6 +112,9 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     ImageInspectRequest insp;
     auto* insp_cmd = image->add_subcommand("inspect", "show an image's config");
     insp_cmd->add_option("name", insp.name, "NAME[:TAG]")->required();
+    ImageGcRequest gc;
+    auto* gc_cmd = image->add_subcommand("gc", "remove layers no image and no running container uses");
+    gc_cmd->add_flag("--user", gc.user_store, "your own store");
 
     PlanRequest plan;
     auto* plan_cmd = app.add_subcommand("plan", "print the binding of every local rank (dry run)");
@@ -137,6 +140,7 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     if (*ls_cmd) return ls;
     if (*rm_cmd) return rm;
     if (*insp_cmd) return insp;
+    if (*gc_cmd) return gc;
     if (*plan_cmd) return plan;
 
     std::vector<std::string> rest = run_cmd->parsed() ? run_cmd->remaining() : app.remaining();

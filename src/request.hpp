@@ -43,6 +43,7 @@ struct ImportRequest {
 struct ImageListRequest { bool user_store = false; };
 struct ImageRemoveRequest { std::string name; bool user_store = false; };
 struct ImageInspectRequest { std::string name; };
+struct ImageGcRequest { bool user_store = false; };
 struct PlanRequest {
     std::string topology;  // "" = this machine; a file path = hwloc XML; else synthetic
     int ranks = 1;
@@ -54,7 +55,7 @@ struct PlanRequest {
 struct VersionRequest {};
 
 using UserRequest = std::variant<RunRequest, ImportRequest, ImageListRequest, ImageRemoveRequest,
-                                 ImageInspectRequest, PlanRequest, VersionRequest>;
+                                 ImageInspectRequest, ImageGcRequest, PlanRequest, VersionRequest>;
 
 // Parses argv (argv[0] excluded). Throws Error(Exit::Usage) with a one-line message; --help
 // output is signalled by HelpRequested carrying the text.

@@ -41,12 +41,18 @@ admin_conf_save_once() {
   ADMIN_CONF_SAVED=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.saved.XXXXXX")
   cp -p "$ADMIN_CONF" "$ADMIN_CONF_SAVED"
 }
-# admin_conf_set KEY VALUE: replace a top-level key of the current config, atomically,
-# root-owned 0644.
+# admin_conf_set KEY VALUE: set a top-level key of the current config (replaced where it is,
+# else added before the first [section]: a config installed by an older version may lack it),
+# atomically, root-owned 0644.
 admin_conf_set() {
   admin_conf_save_once
   local tmp; tmp=$(mktemp "$(dirname "$ADMIN_CONF")/.socker-mpi.conf.test.XXXXXX")
-  sed -E "s|^$1[[:space:]]*=.*|$1 = $2|" "$ADMIN_CONF" > "$tmp"
+  awk -v k="$1" -v v="$2" '
+    BEGIN { done = 0 }
+    !done && $0 ~ "^" k "[[:space:]]*=" { print k " = " v; done = 1; next }
+    !done && /^\[/ { print k " = " v; done = 1 }
+    { print }
+    END { if (!done) print k " = " v }' "$ADMIN_CONF" > "$tmp"
   grep -qxF "$1 = $2" "$tmp" || { rm -f "$tmp"; return 1; }
   chown root:root "$tmp"; chmod 0644 "$tmp"; mv -f "$tmp" "$ADMIN_CONF"
 }

@@ -17,10 +17,10 @@ public:
     std::string fail_on;  // throw an Error when this call name comes up
 
     void unshare_mount_namespace() override { rec("unshare_mount_namespace"); }
-    std::string mount_rootfs(const std::string& d, const std::vector<std::string>& l, const Identity* owner) override {
-        rec("mount_rootfs " + d + " layers=" + std::to_string(l.size()) +
-            (owner ? " owner=" + std::to_string(owner->uid) : ""));
-        return d + "/root";
+    std::string mount_rootfs(const ContainerSpec& s) override {
+        rec("mount_rootfs " + s.runtime_dir + " layers=" + std::to_string(s.layers.size()) +
+            (s.layers_owned_by_user ? " owner=" + std::to_string(s.id.uid) : ""));
+        return s.runtime_dir + "/root";
     }
     void apply_mount(const std::string&, const MountOp& op, const ContainerSpec&) override {
         rec(std::string("mount ") + to_string(op.kind) + " " + op.target);
@@ -35,6 +35,7 @@ public:
     void verify_dropped(uid_t, gid_t) override { rec("verify_dropped"); }
     void set_no_new_privs() override { rec("no_new_privs"); }
     void chdir(const std::string& d) override { rec("chdir " + d); }
+    void set_umask(mode_t m) override { rec("umask " + std::to_string(m)); }
     [[noreturn]] void exec(const std::vector<std::string>& argv, const std::vector<std::string>&,
                            const EnvMap&) override {
         rec("exec " + argv.at(0));

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -854,6 +856,139 @@ TEST_F(StoreTest, GarbageCollectionKeepsLayersOfLiveImports) {
     auto g = collect_garbage(store);
     EXPECT_EQ(g.layers_removed, 1u);
     EXPECT_EQ(layer_dirs(store), r.record.layers);
+}
+
+}  // namespace
+}  // namespace socker::image
+
+// ------------------------------------------------------------------ round two (issue 11)
+namespace socker::image {
+namespace {
+
+TEST_F(StoreTest, LayerTreesAreReachableByTheStoreOwnerAlone) {
+    import_bytes(store, layer1(), "a:1");
+    struct stat st {};
+    ASSERT_EQ(::stat((store + "/layers").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    // A store made before the rule is tightened by the next command that prepares it.
+    ASSERT_EQ(::chmod((store + "/layers").c_str(), 0755), 0);
+    collect_garbage(store);
+    ASSERT_EQ(::stat((store + "/layers").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+TEST_F(StoreTest, DecompressionBombsStopAtTheLimitsAndLeaveNothing) {
+    const std::string zeros = TarBuilder().file("zeros", std::string(80u << 20, '\0')).finish();
+    const std::string gz = gzip(zeros);
+    ImportOptions opt;
+    opt.limits.max_ratio = 50;
+    std::string msg;
+    try {
+        import_bytes(store, gz, "bomb:1", false, opt);
+        ADD_FAILURE() << "ratio not enforced";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::BadImage);
+        msg = e.what();
+    }
+    EXPECT_NE(msg.find("import_max_ratio = 50"), std::string::npos) << msg;
+    expect_store_empty();
+    opt.limits = {10u << 20, 0, 0};
+    try {
+        import_bytes(store, zeros, "bomb:1", false, opt);
+        ADD_FAILURE() << "bytes not enforced";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::BadImage);
+        EXPECT_NE(std::string(e.what()).find("import_max_bytes = 10485760"), std::string::npos) << e.what();
+    }
+    expect_store_empty();
+    TarBuilder many;
+    for (int i = 0; i < 300; ++i) many.file("f" + std::to_string(i), "");
+    opt.limits = {0, 100, 0};
+    try {
+        import_bytes(store, many.finish(), "many:1", false, opt);
+        ADD_FAILURE() << "files not enforced";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::BadImage);
+        EXPECT_NE(std::string(e.what()).find("import_max_files = 100"), std::string::npos) << e.what();
+    }
+    expect_store_empty();
+    // Under the limits, the same image imports (the limits count the whole import).
+    opt.limits = {100u << 20, 10, 0};
+    EXPECT_NO_THROW(import_bytes(store, gz, "bomb:1", false, opt));
+}
+
+TEST(InUse, OverlaysOfSockerMpiInMountinfo) {
+    const std::string a(64, 'a'), b = "0123456789abcdef" + std::string(48, 'e');
+    EXPECT_EQ(overlay_source({a, b}), "socker-mpi:aaaaaaaaaaaaaaaa,0123456789abcdef");
+    const std::string mi =
+        "100 90 0:50 / / ro,nosuid,nodev - overlay socker-mpi:aaaaaaaaaaaaaaaa,0123456789abcdef rw,lowerdir=/x\n"
+        "101 90 0:51 / /other rw - overlay overlay rw,lowerdir=/y\n"
+        "102 90 0:52 / /proc rw - proc proc rw\n"
+        "103 90 0:53 / /z rw - overlay socker-mpi:nothex,0123 rw\n";
+    const auto found = overlays_in_mountinfo(mi);
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0], (std::vector<std::string>{"aaaaaaaaaaaaaaaa", "0123456789abcdef"}));
+    EXPECT_TRUE(found[1].empty()) << "malformed ids are ignored";
+    InUse u;
+    u.containers = found;
+    EXPECT_TRUE(layer_used(u, a));
+    EXPECT_TRUE(layer_used(u, b));
+    EXPECT_FALSE(layer_used(u, std::string(64, 'c')));
+    EXPECT_EQ(u.containers_using({std::string(64, 'c'), a}), 1u);
+    // One lock file per store, the same in every process and version.
+    EXPECT_EQ(node_lock_path("/run/socker-mpi", "/var/lib/socker-mpi/images"),
+              node_lock_path("/run/socker-mpi", "/var/lib/socker-mpi/images"));
+    EXPECT_NE(node_lock_path("/run/socker-mpi", "/a"), node_lock_path("/run/socker-mpi", "/b"));
+}
+
+// A real container: an overlay of the image's layers with the launcher's mount source, in a
+// child's private mount namespace. image rm keeps its layers until the child is gone.
+TEST_F(StoreTest, LayersOfARunningContainerAreKeptUntilItEnds) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount an overlay";
+    const std::string lock = tmp.path() + "/node.lock";
+    const ImportOptions opt = [&] { ImportOptions o; o.node_lock = lock; return o; }();
+    const auto rec = import_bytes(store, layer1(), "run:1", false, opt).record;
+    const std::string mnt = tmp.path() + "/mnt";
+    fs::create_directories(mnt);
+    int ready[2], stop[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(stop), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(ready[0]);
+        ::close(stop[1]);
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(2);
+        if (::mount("t", mnt.c_str(), "tmpfs", 0, nullptr) != 0) ::_exit(3);
+        fs::create_directories(mnt + "/u");
+        fs::create_directories(mnt + "/w");
+        fs::create_directories(mnt + "/r");
+        const std::string opts = "lowerdir=" + Store(store).layer_dir(rec.layers[0]) + ",upperdir=" + mnt + "/u,workdir=" + mnt + "/w";
+        if (::mount(overlay_source(rec.layers).c_str(), (mnt + "/r").c_str(), "overlay", 0, opts.c_str()) != 0) ::_exit(4);
+        (void)!::write(ready[1], "x", 1);
+        char c;
+        (void)!::read(stop[0], &c, 1);
+        ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(stop[0]);
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1) << "child could not mount";
+    const RemoveResult rr = remove_image(store, parse_image_name("run:1"), {lock});
+    EXPECT_TRUE(rr.record_removed);
+    EXPECT_EQ(rr.layers_removed, 0u);
+    EXPECT_EQ(rr.layers_in_use, 1u);
+    EXPECT_EQ(rr.containers, 1u);
+    EXPECT_EQ(layer_dirs(store), rec.layers) << "kept while the container runs";
+    EXPECT_EQ(collect_garbage(store, {lock}).layers_in_use, 1u);
+    ::close(stop[1]);
+    int st = 0;
+    ::waitpid(child, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    const GcResult g = collect_garbage(store, {lock});
+    EXPECT_EQ(g.layers_removed, 1u);
+    EXPECT_EQ(g.layers_in_use, 0u);
+    EXPECT_EQ(layer_dirs(store), std::vector<std::string>{});
+    ::close(ready[0]);
 }
 
 }  // namespace

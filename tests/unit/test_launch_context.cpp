@@ -17,7 +17,7 @@ std::string slurp(const std::string& name) {
 }
 
 ProbeInput fixture(const std::string& name, bool pmi_socket = false) {
-    return {env_from_text(slurp(name + ".env")), slurp(name + ".cgroup"), pmi_socket};
+    return {env_from_text(slurp(name + ".env")), slurp(name + ".cgroup"), pmi_socket, ""};
 }
 
 // Captured from `srun --mpi=pmix -n 2` on the dev cluster (rank 1).
@@ -68,7 +68,7 @@ TEST(LaunchContext, Mpirun) {
 }
 
 TEST(LaunchContext, Singleton) {
-    auto c = detect({EnvMap{{"HOME", "/root"}}, "", false});
+    auto c = detect({EnvMap{{"HOME", "/root"}}, "", false, ""});
     EXPECT_EQ(c.flavour, Flavour::Singleton);
     EXPECT_EQ(c.rank, 0);
     EXPECT_EQ(c.size, 1);
@@ -88,48 +88,68 @@ TEST(LaunchContext, FakedJobIdIsIgnoredInFavourOfCgroup) {
 
 TEST(LaunchContext, CgroupParsing) {
     auto s = step_from_cgroups(parse_proc_cgroup(
-        "6:freezer:/slurm_n1/uid_1002/job_17/step_batch\n4:memory:/slurm_n1/uid_1002/job_17/step_batch/task_0\n"));
+        "6:freezer:/slurm_n1/uid_1002/job_17/step_batch\n4:memory:/slurm_n1/uid_1002/job_17/step_batch/task_0\n")).step;
     ASSERT_TRUE(s);
     EXPECT_EQ(s->uid, 1002);
     EXPECT_EQ(s->job, 17);
     EXPECT_EQ(s->step, "batch");
     EXPECT_EQ(s->node, "n1");
-    auto plain = step_from_cgroups(parse_proc_cgroup("4:memory:/slurm/uid_5/job_6/step_0/task_0\n"));
+    auto plain = step_from_cgroups(parse_proc_cgroup("4:memory:/slurm/uid_5/job_6/step_0/task_0\n")).step;
     ASSERT_TRUE(plain);
     EXPECT_EQ(plain->node, "");
     EXPECT_EQ(plain->job, 6);
-    // Controllers that disagree: no step.
-    EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup(
-        "6:freezer:/slurm_n1/uid_1002/job_17/step_0\n3:cpuset:/slurm_n1/uid_1002/job_18/step_0\n")));
-    EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup("4:memory:/user.slice/job_17/step_0\n")));
-    // The layout anywhere in the path (nested hierarchies), the last run of it when repeated.
-    auto nested = step_from_cgroups(parse_proc_cgroup("4:memory:/system.slice/slurmd/slurm/uid_5/job_6/step_extern\n"));
-    ASSERT_TRUE(nested);
-    EXPECT_EQ(nested->step, "extern");
-    auto last = step_from_cgroups(parse_proc_cgroup("4:memory:/slurm/uid_1/job_2/step_3/slurm_b/uid_4/job_5/step_6\n"));
-    ASSERT_TRUE(last);
-    EXPECT_EQ(last->uid, 4);
-    EXPECT_EQ(last->node, "b");
+    // Controllers that disagree: no step, and said why.
+    auto disagree = step_from_cgroups(parse_proc_cgroup(
+        "6:freezer:/slurm_n1/uid_1002/job_17/step_0\n3:cpuset:/slurm_n1/uid_1002/job_18/step_0\n"));
+    EXPECT_FALSE(disagree.step);
+    EXPECT_NE(disagree.problem.find("different Slurm steps"), std::string::npos);
+    EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup("4:memory:/user.slice/job_17/step_0\n")).step);
+    // Anchored at the hierarchy root: a Slurm-like path deeper down is not Slurm's (a delegated
+    // subtree) unless the admin names the prefix Slurm's cgroups really sit under.
+    const auto sub = parse_proc_cgroup("4:memory:/system.slice/slurmd/slurm/uid_5/job_6/step_extern\n");
+    EXPECT_FALSE(step_from_cgroups(sub).step);
+    EXPECT_TRUE(step_from_cgroups(sub).problem.empty());
+    auto prefixed = step_from_cgroups(sub, "/system.slice/slurmd").step;
+    ASSERT_TRUE(prefixed);
+    EXPECT_EQ(prefixed->step, "extern");
+    EXPECT_FALSE(step_from_cgroups(sub, "/system.slice/slurm").step);  // component-wise
+    // A step forged from cgroups the user made inside their own step: refused, whatever it
+    // names (the outer, real step is not taken either).
+    for (const char* forged : {"3:cpuset:/slurm_vm/uid_1001/job_99/step_0/slurm/uid_1001/job_424242/step_0\n",
+                               "4:memory:/slurm_vm/uid_1001/job_99/step_0/task_0/slurm/uid_1001/job_424242/step_0\n",
+                               "4:memory:/slurm/uid_1/job_2/step_3/slurm_b/uid_4/job_5/step_6\n",
+                               "4:memory:/slurm/uid_1/job_2/step_3/mine\n",
+                               "4:memory:/slurm/uid_1/job_2/step_3/task_x\n"}) {
+        const auto f = step_from_cgroups(parse_proc_cgroup(forged));
+        EXPECT_FALSE(f.step) << forged;
+        EXPECT_NE(f.problem.find("below a Slurm step's cgroup"), std::string::npos) << forged;
+    }
+    const auto forged_ctx = detect({{}, "3:cpuset:/slurm_vm/uid_1001/job_99/step_0/slurm/uid_1001/job_424242/step_0\n", false, ""});
+    EXPECT_FALSE(forged_ctx.step);
+    EXPECT_NE(forged_ctx.cgroup_problem.find("job_424242/step_0"), std::string::npos);
     // Not the layout: no step (and never an exception, whatever the numbers).
     for (const char* bad : {"4:memory:/slurm_/uid_1/job_2/step_3\n", "4:memory:/xslurm/uid_1/job_2/step_3\n",
                             "4:memory:/slurm/uid_/job_2/step_3\n", "4:memory:/slurm/uid_1/job_2x/step_3\n",
                             "4:memory:/slurm/uid_1/job_2/step_\n", "4:memory:/slurm/uid_1/job_2/step_A\n",
-                            "4:memory:/slurm/uid_1/job_2\n", "4:memory:/slurm/uid_99999999999999999999/job_2/step_3\n"})
-        EXPECT_FALSE(step_from_cgroups(parse_proc_cgroup(bad))) << bad;
+                            "4:memory:/slurm/uid_1/job_2\n", "4:memory:/slurm/uid_99999999999999999999/job_2/step_3\n"}) {
+        const auto b = step_from_cgroups(parse_proc_cgroup(bad));
+        EXPECT_FALSE(b.step) << bad;
+        EXPECT_TRUE(b.problem.empty()) << bad;
+    }
 }
 
 TEST(LaunchContext, TasksPerNodeGivesLocalSize) {
     EnvMap e = {{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "7"},
                 {"SLURM_LOCALID", "1"}, {"SLURM_NODEID", "2"}, {"SLURM_TASKS_PER_NODE", "3(x2),1"}};
-    auto c = detect({e, "", false});
+    auto c = detect({e, "", false, ""});
     EXPECT_EQ(c.flavour, Flavour::SlurmPlain);
     EXPECT_EQ(c.local_size, 1);
     e["SLURM_NODEID"] = "1";
-    EXPECT_EQ(detect({e, "", false}).local_size, 3);
+    EXPECT_EQ(detect({e, "", false, ""}).local_size, 3);
     // A malformed list gives no local size from it (SLURM_LOCALID+1 style fallbacks aside).
     for (const char* bad : {"3(x2,1", "3(2),1", "x,1", "3(x),1", "(x2)"}) {
         e["SLURM_TASKS_PER_NODE"] = bad;
-        EXPECT_NE(detect({e, "", false}).local_size, 3) << bad;
+        EXPECT_NE(detect({e, "", false, ""}).local_size, 3) << bad;
     }
 }
 

@@ -28,6 +28,9 @@ PlanInput input() {
               {"SLURM_PROCID", "0"}};
     in.host_cwd = "/home/alice/run";
     in.group_names = {{1001, "alice"}};
+    in.ctx.step = pmi::SlurmStep{1001, 3, "0", ""};
+    in.slurm_spool = "/var/spool/slurmd";
+    in.slurm_tmpfs = "/tmp";
     return in;
 }
 
@@ -125,7 +128,88 @@ TEST(Plan, WorkingDirectory) {
     in.host_cwd = "/scratch/job";
     s = make_spec(in);
     EXPECT_EQ(s.cwd, "/scratch/job");
-    EXPECT_EQ(find(s, "/scratch/job")->check, SourceCheck::AsUser);
+    const MountOp* w = find(s, "/scratch/job");
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->check, SourceCheck::AsUser);
+    // Mounted from the very directory the rank runs in ("."), and checked where it really is.
+    EXPECT_TRUE(w->source_is_cwd);
+    EXPECT_TRUE(w->within_prefixes);
+    // No working directory (deleted): nothing bound, the image's WorkingDir.
+    in.host_cwd = "";
+    s = make_spec(in);
+    EXPECT_EQ(s.cwd, "/work");
+    EXPECT_FALSE(find(s, "/scratch/job"));
+}
+
+TEST(Plan, PmixDirectoriesOnlyWhereSlurmOrMpirunPutThem) {
+    PmixPlaces at;
+    at.slurm_server_dir = "/var/spool/slurmd/pmix.3.0";
+    at.bind_allowed_prefixes = {"/home", "/scratch", "/tmp"};
+    at.user_binds = true;
+    // Slurm's own server directory: one bind, owned by the user.
+    auto b = pmix_binds({{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.3.0/"},
+                         {"PMIX_DSTORE_21_BASE_PATH", "/var/spool/slurmd/pmix.3.0//pmix_dstor_ds21_1"}},
+                        at);
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].dir, "/var/spool/slurmd/pmix.3.0");
+    EXPECT_TRUE(b[0].slurm_server_dir);
+    // mpirun's session directory below /tmp: nothing to bind.
+    EXPECT_TRUE(pmix_binds({{"PMIX_SERVER_TMPDIR", "/tmp/ompi.vm.1001/pid.9"}}, at).empty());
+    // Another step's directory, or any other place outside the prefixes: refused, naming it.
+    auto refused = [&](const EnvMap& e, const PmixPlaces& p, const std::string& needle) {
+        try {
+            pmix_binds(e, p);
+            ADD_FAILURE() << "not refused: " << e.begin()->second;
+        } catch (const Error& err) {
+            EXPECT_EQ(err.code(), Exit::Refused);
+            EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
+        }
+    };
+    refused({{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.4.0"}}, at, "PMIX_SERVER_TMPDIR=/var/spool/slurmd/pmix.4.0");
+    refused({{"PMIX_DSTORE_ESH_BASE_PATH", "/var/tmp/x"}}, at, "outside the allowed bind sources");
+    refused({{"PMIX_SERVER_TMPDIR", "/root"}}, at, "PMIX_SERVER_TMPDIR=/root");
+    // Under the prefixes: a user bind, so only when user binds are allowed.
+    b = pmix_binds({{"OMPI_MCA_orte_top_session_dir", "/scratch/alice/ompi.vm.1001"}}, at);
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_FALSE(b[0].slurm_server_dir);
+    at.user_binds = false;
+    refused({{"OMPI_MCA_orte_top_session_dir", "/scratch/alice/ompi.vm.1001"}}, at, "user binds are disabled");
+    // Not in a Slurm step: even a spool-looking directory is refused.
+    at.slurm_server_dir.clear();
+    refused({{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.3.0"}}, at, "not in a Slurm step");
+    // In the spec: the user-bind kind is checked against the prefixes where it really is.
+    auto in = input();
+    in.env["OMPI_FILE_LOCATION"] = "/scratch/alice/ompi.vm.1001/pid.1";
+    const ContainerSpec spec = make_spec(in);
+    const MountOp* m = find(spec, "/scratch/alice/ompi.vm.1001/pid.1");
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->within_prefixes);
+    EXPECT_EQ(m->check, SourceCheck::OwnedByUser);
+}
+
+TEST(Plan, ProcLikeTheHostsProc) {
+    EXPECT_EQ(proc_options_from_mountinfo("22 27 0:21 / /proc rw,relatime - proc proc rw\n"), "");
+    EXPECT_EQ(proc_options_from_mountinfo("22 27 0:21 / /proc rw,nosuid - proc proc rw,hidepid=invisible,gid=27\n"
+                                          "30 22 0:40 / /proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n"),
+              "hidepid=invisible,gid=27");
+    // A later /proc mount shadows the first.
+    EXPECT_EQ(proc_options_from_mountinfo("22 27 0:21 / /proc rw - proc proc rw\n"
+                                          "90 27 0:51 / /proc rw - proc proc rw,hidepid=2,subset=pid\n"),
+              "hidepid=2,subset=pid");
+    auto in = input();
+    in.proc_options = "hidepid=invisible";
+    EXPECT_EQ(find(make_spec(in), "/proc")->data, "hidepid=invisible");
+}
+
+TEST(Plan, UmaskLockAndOverlaySourceForTheExecutor) {
+    auto in = input();
+    in.umask = 077;
+    in.store_lock = "/run/socker-mpi/store-x.lock";
+    in.image.layers = {std::string(64, 'b'), "0123456789abcdef" + std::string(48, 'c')};
+    const ContainerSpec s = make_spec(in);
+    EXPECT_EQ(s.umask, 077u);
+    EXPECT_EQ(s.store_lock, "/run/socker-mpi/store-x.lock");
+    EXPECT_EQ(s.rootfs_source, "socker-mpi:bbbbbbbbbbbbbbbb,0123456789abcdef");
 }
 
 TEST(Plan, UserBindsRefusedWhenAdminDisablesThem) {

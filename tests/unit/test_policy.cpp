@@ -60,5 +60,36 @@ TEST(Policy, UnknownKeysAndBadValuesAreErrorsWithLineNumbers) {
     expect_config_error("bind_allowed_prefixes = /ok, rel\n", "'rel' is not an absolute path");
 }
 
+TEST(Policy, RoundTwoKeys) {
+    const auto d = parse_policy("", "t");
+    EXPECT_EQ(d.state_dir, "/run/socker-mpi");
+    EXPECT_EQ(d.syslog_socket, "/dev/log");
+    EXPECT_FALSE(d.audit_required);
+    EXPECT_TRUE(d.device_cgroup_required);
+    EXPECT_EQ(d.slurm_cgroup_prefix, "");
+    EXPECT_GT(d.import_max_bytes, 0u);
+    EXPECT_GT(d.import_max_ratio, 0.0);
+    const auto p = parse_policy(
+        "state_dir = /var/run/s\nsyslog_socket = /run/log.sock\naudit_required = yes\ndevice_cgroup = ignore\n"
+        "slurm_cgroup_prefix = /system.slice/slurmd\nimport_max_bytes = 100M\nimport_max_files = 2K\n"
+        "import_max_ratio = 12.5\n",
+        "t");
+    EXPECT_EQ(p.state_dir, "/var/run/s");
+    EXPECT_EQ(p.syslog_socket, "/run/log.sock");
+    EXPECT_TRUE(p.audit_required);
+    EXPECT_FALSE(p.device_cgroup_required);
+    EXPECT_EQ(p.slurm_cgroup_prefix, "/system.slice/slurmd");
+    EXPECT_EQ(p.import_max_bytes, 100ULL << 20);
+    EXPECT_EQ(p.import_max_files, 2048u);
+    EXPECT_DOUBLE_EQ(p.import_max_ratio, 12.5);
+    expect_config_error("import_max_bytes = 10X\n", "wants a size");
+    expect_config_error("import_max_bytes = M\n", "wants a size");
+    expect_config_error("import_max_ratio = -1\n", "import_max_ratio wants a number");
+    expect_config_error("import_max_ratio = 3x\n", "import_max_ratio wants a number");
+    expect_config_error("device_cgroup = maybe\n", "device_cgroup wants required or ignore");
+    expect_config_error("state_dir = run\n", "absolute");
+    expect_config_error("slurm_cgroup_prefix = slurm\n", "absolute");
+}
+
 }  // namespace
 }  // namespace socker

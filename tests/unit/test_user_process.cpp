@@ -82,3 +82,48 @@ TEST(UserProcess, IgnoredSigchldAndOversizedRepliesAreHandled) {
 
 }  // namespace
 }  // namespace socker::launcher
+
+namespace socker::launcher {
+namespace {
+
+std::string cap_eff() {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    char line[256];
+    std::string v;
+    while (f && std::fgets(line, sizeof line, f))
+        if (std::string(line).rfind("CapEff:", 0) == 0) v = line;
+    if (f) std::fclose(f);
+    return v;
+}
+
+TEST(OpenAsUser, RefusesProcMagicLinksAndRestoresTheCapabilities) {
+    const std::string before = cap_eff();
+    for (const char* p : {"/proc/self/cwd", "/proc/self/root/etc/hostname", "/proc/1/root"}) {
+        try {
+            open_as_user(p, ::getuid() == 0 ? 65534 : ::getuid(), ::getgid() == 0 ? 65534 : ::getgid(), true);
+            ADD_FAILURE() << "opened " << p;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::Refused) << p << ": " << e.what();
+        }
+        EXPECT_EQ(cap_eff(), before) << "effective capabilities restored after " << p;
+    }
+    // A plain path still opens, with the caller's rights restored afterwards.
+    UserOpen uo = open_as_user("/etc", ::getuid() == 0 ? 65534 : ::getuid(), ::getgid() == 0 ? 65534 : ::getgid(), false);
+    EXPECT_TRUE(uo.is_dir);
+    ::close(uo.fd);
+    EXPECT_EQ(cap_eff(), before);
+}
+
+TEST(OpenAsUser, HasNoCapabilityBeyondTheUsers) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    // /root is 0700 root: with the user's rights (no CAP_DAC_*), refused.
+    try {
+        open_as_user("/root", 65534, 65534, false);
+        ADD_FAILURE() << "opened /root as nobody";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::Refused);
+    }
+}
+
+}  // namespace
+}  // namespace socker::launcher
