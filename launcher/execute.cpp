@@ -1,5 +1,5 @@
-#include "error.hpp"
-#include "sys.hpp"
+#include "base/error.hpp"
+#include "launcher/sys.hpp"
 
 namespace socker::launcher {
 

@@ -1,5 +1,5 @@
 // LinuxSys: the only code that mounts, switches root, changes identity and execs.
-#include "linux_sys.hpp"
+#include "launcher/linux_sys.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -23,18 +23,16 @@
 #include <cstring>
 #include <sstream>
 
-#include "error.hpp"
+#include "base/cpulist.hpp"
+#include "base/error.hpp"
+#include "base/fd.hpp"
+#include "base/text.hpp"
+#include "launcher/mount_policy.hpp"
+#include "launcher/user_process.hpp"
 
 namespace socker::launcher {
 
 namespace {
-
-int openat2_fd(int dirfd, const std::string& rel, int flags, unsigned long long resolve) {
-    struct open_how how {};
-    how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
-    how.resolve = resolve;
-    return static_cast<int>(::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
-}
 
 // The image's own symlinks are followed inside the root (user-influenced mount points: their
 // resolved destination is checked), or not at all (the launcher's own mount points).
@@ -43,57 +41,6 @@ int openat2_in_root(int rootfd, const std::string& rel, int flags, bool follow_s
                       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (follow_symlinks ? 0ULL : RESOLVE_NO_SYMLINKS));
 }
 
-std::vector<std::string> components(const std::string& p) {
-    std::vector<std::string> out;
-    std::istringstream in(p);
-    std::string c;
-    while (std::getline(in, c, '/'))
-        if (!c.empty() && c != ".") out.push_back(c);
-    return out;
-}
-
-// Destinations that no bind may cover: exact matches, and anything under the kernel trees.
-void check_destination(const std::string& dst, const ContainerSpec& spec, const std::string& what) {
-    for (const auto& d : spec.denied_destinations) {
-        bool kernel_tree = d == "/proc" || d == "/sys" || d == "/dev";
-        if (dst == d || (kernel_tree && path_under(dst, d)))
-            throw_refused(what, "destination " + dst + " is not allowed");
-    }
-}
-
-// For the scope: exactly the user's rights for filesystem access. fsuid/fsgid become the
-// user's (the supplementary groups of a setuid process are the user's already), and the
-// effective capability set is emptied: setfsuid alone clears only the filesystem capabilities,
-// leaving e.g. CAP_SYS_PTRACE, with which /proc/PID/{root,cwd,fd} of other users' processes can
-// be traversed. Restored (fsuid/fsgid 0, the effective set as it was) even on error.
-class UserRights {
-public:
-    UserRights(uid_t uid, gid_t gid) {
-        if (::syscall(SYS_capget, &hdr_, saved_) != 0) throw_errno("capget", "", errno);
-        ::setfsgid(gid);
-        ::setfsuid(uid);
-        if (static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) != uid)
-            throw Error(Exit::Internal, "setfsuid", std::to_string(uid), 0, "did not take effect");
-        struct __user_cap_data_struct none[2] = {};
-        for (int i = 0; i < 2; ++i) none[i].permitted = saved_[i].permitted, none[i].inheritable = saved_[i].inheritable;
-        if (::syscall(SYS_capset, &hdr_, none) != 0) {
-            restore();
-            throw_errno("capset", "drop effective capabilities", errno);
-        }
-    }
-    ~UserRights() { restore(); }
-    UserRights(const UserRights&) = delete;
-    UserRights& operator=(const UserRights&) = delete;
-
-private:
-    void restore() {
-        ::setfsuid(0);
-        ::setfsgid(0);
-        ::syscall(SYS_capset, &hdr_, saved_);
-    }
-    struct __user_cap_header_struct hdr_ {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct saved_[2] = {};
-};
 
 void attach(int tree, int target, const std::string& what) {
     if (::move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
@@ -131,134 +78,6 @@ Fd new_fs(const char* type, const std::string& options, const MountOp& op) {
 }
 
 }  // namespace
-
-std::string fd_path(int fd) {
-    char buf[PATH_MAX];
-    std::string link = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-    if (n < 0) throw_errno("readlink", link, errno);
-    return std::string(buf, static_cast<size_t>(n));
-}
-
-namespace {
-// Type check, then reopen for reading: our own fd through /proc/self checks read permission on
-// the very inode opened (with the caller's rights: run under UserRights).
-UserOpen reopen_checked(int opath_fd, const std::string& what, bool allow_files) {
-    struct stat st {};
-    if (::fstat(opath_fd, &st) != 0) throw_errno("stat", what, errno);
-    bool dir = S_ISDIR(st.st_mode);
-    if (!dir && !(allow_files && S_ISREG(st.st_mode)))
-        throw_refused(what, allow_files ? "not a directory or regular file" : "not a directory");
-    std::string via = "/proc/self/fd/" + std::to_string(opath_fd);
-    int rfd = ::open(via.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
-    if (rfd < 0) throw_errno("open as user", what, errno, errno == EACCES ? Exit::Refused : Exit::Io);
-    return {rfd, dir, st.st_uid};
-}
-}  // namespace
-
-UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files) {
-    UserRights as_user(uid, gid);
-    // No /proc magic links (/proc/PID/root, /proc/PID/cwd, /proc/self/fd/N): they jump past the
-    // permission checks of the path they stand for.
-    Fd p(openat2_fd(AT_FDCWD, path, O_PATH, RESOLVE_NO_MAGICLINKS));
-    if (p.get() < 0) {
-        const int e = errno;
-        if (e == ELOOP)
-            throw Error(Exit::Refused, "open as user", path, 0,
-                        "goes through a /proc magic link (or too many symlinks): not followed");
-        throw_errno("open as user", path, e, e == EACCES || e == EPERM ? Exit::Refused : Exit::Io);
-    }
-    return reopen_checked(p.get(), path, allow_files);
-}
-
-UserOpen reopen_as_user(int opath_fd, const std::string& what, bool allow_files, uid_t uid, gid_t gid) {
-    UserRights as_user(uid, gid);
-    return reopen_checked(opath_fd, what, allow_files);
-}
-
-std::string in_user_process(const Identity& id, const std::function<std::string()>& fn) {
-    // A caller may have left SIGCHLD ignored (inherited across the setuid exec): then the
-    // child would be reaped by the kernel and waitpid fail. Default for the call, restored after.
-    struct SigchldDefault {
-        struct sigaction old {};
-        SigchldDefault() {
-            struct sigaction dfl {};
-            dfl.sa_handler = SIG_DFL;
-            ::sigemptyset(&dfl.sa_mask);
-            ::sigaction(SIGCHLD, &dfl, &old);
-        }
-        ~SigchldDefault() { ::sigaction(SIGCHLD, &old, nullptr); }
-    } sigchld;
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "user process", errno);
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        int e = errno;
-        ::close(p[0]);
-        ::close(p[1]);
-        throw_errno("fork", "user process", e);
-    }
-    if (pid == 0) {
-        ::close(p[0]);
-        // Reply: "<exit code>\n<result or message>".
-        std::string reply;
-        int code = 0;
-        try {
-            LinuxSys sys;
-            drop_privileges(id, sys);
-            reply = "0\n" + fn();
-        } catch (const Error& e) {
-            code = static_cast<int>(e.code());
-            reply = std::to_string(code) + "\n" + e.what();
-        } catch (const std::exception& e) {
-            code = static_cast<int>(Exit::Internal);
-            reply = std::to_string(code) + "\ninternal error: " + e.what();
-        }
-        for (size_t off = 0; off < reply.size();) {
-            ssize_t n = ::write(p[1], reply.data() + off, reply.size() - off);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            off += static_cast<size_t>(n);
-        }
-        std::fflush(nullptr);
-        ::_exit(code);  // no destructors or atexit handlers of the parent's state
-    }
-    ::close(p[1]);
-    // The reply is the user's data (an image record): bounded, so that the privileged parent
-    // cannot be made to hold arbitrary amounts of it.
-    constexpr size_t kMaxReply = 16u << 20;
-    std::string reply;
-    bool too_long = false;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(p[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        if (reply.size() + static_cast<size_t>(n) > kMaxReply) {
-            too_long = true;
-            ::kill(pid, SIGKILL);
-            break;
-        }
-        reply.append(buf, static_cast<size_t>(n));
-    }
-    ::close(p[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) throw_errno("waitpid", "user process", errno);
-    if (too_long) throw Error(Exit::BadImage, "user process", "", 0, "reply larger than 16 MiB");
-    if (WIFSIGNALED(status))
-        throw Error(Exit::Internal, "user process", "", 0, std::string("killed by signal ") + ::strsignal(WTERMSIG(status)));
-    // "<code>\n<body>": the code must be the child's exit status, 0 or a launcher exit code.
-    const auto nl = reply.find('\n');
-    const std::string head = nl == std::string::npos ? "" : reply.substr(0, nl);
-    const bool numeric = !head.empty() && head.size() <= 3 && head.find_first_not_of("0123456789") == std::string::npos;
-    const int code = numeric ? std::stoi(head) : -1;
-    if (!numeric || !WIFEXITED(status) || WEXITSTATUS(status) != code || (code != 0 && (code < 64 || code > 127)))
-        throw Error(Exit::Internal, "user process", "", 0, "exited without a valid reply");
-    if (code != 0) throw Error(static_cast<Exit>(code), reply.substr(nl + 1), {});
-    return reply.substr(nl + 1);
-}
 
 void LinuxSys::unshare_mount_namespace() {
     if (::unshare(CLONE_NEWNS) != 0) throw_errno("unshare", "mount namespace", errno);
@@ -322,10 +141,9 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
 void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) {
     Fd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (rootfd.get() < 0) throw_errno("open", root, errno);
-    // Destinations influenced by the user (binds, home, cwd, PMIx dirs) are checked; the
-    // launcher's own mounts (/proc, /dev, ...) are what the deny list protects.
-    const bool user_influenced = op.kind == MountKind::Bind && op.check != SourceCheck::Trusted;
-    if (user_influenced) check_destination(op.target, spec, op.source);
+    // (mount_policy.hpp: which mount points are the user's to influence, and their checks.)
+    const bool by_user = user_influenced(op);
+    if (by_user) check_destination(op.target, spec.denied_destinations, op.source);
 
     // Source first: it decides whether the mount point is a directory or a file.
     Fd src;
@@ -360,14 +178,9 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
             src_dir = uo.is_dir;
             if (op.check == SourceCheck::OwnedByUser && uo.owner != spec.id.uid)
                 throw_refused(op.source, "owned by uid " + std::to_string(uo.owner) + ", not by the user");
-            if (op.within_prefixes) {  // where the opened source really is, not the path given
-                std::string real = fd_path(src.get());
-                bool ok = false;
-                for (const auto& p : spec.bind_allowed_prefixes) ok = ok || path_under(real, p);
-                if (!ok)
-                    throw_refused(op.user_bind ? "--bind " + op.source : op.source,
-                                  real + " is outside the allowed bind sources");
-            }
+            if (op.within_prefixes)  // where the opened source really is, not the path given
+                check_within_prefixes(fd_path(src.get()), spec.bind_allowed_prefixes,
+                                      op.user_bind ? "--bind " + op.source : op.source);
         }
     } else if (op.kind == MountKind::File || op.kind == MountKind::Symlink) {
         src_dir = false;
@@ -377,7 +190,7 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
     // symlinks are followed (inside the root) only for user-influenced mount points, whose
     // resolved destination is checked; the launcher's own (/proc, /dev, /sys, /tmp, ...) must not
     // be symlinks in the image: a bad image, not something to follow.
-    const bool follow = user_influenced;
+    const bool follow = by_user;
     auto symlinked = [&](const std::string& where) -> bool {
         if (errno != ELOOP || follow) return false;
         if (op.optional) return true;  // e.g. the image's /etc/resolv.conf: left as the image has it
@@ -385,7 +198,7 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
                     "is a symlink in the image; the launcher mounts its own " + op.target +
                         " there and does not follow the image's symlinks");
     };
-    const auto parts = components(op.target);
+    const auto parts = path_components(op.target);
     if (parts.empty()) throw_refused(op.target, "cannot mount onto /");
     Fd dir(::dup(rootfd.get()));
     std::string so_far;
@@ -430,10 +243,8 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
     }
     if (target.get() < 0) throw_errno("resolve in root", op.target, errno);
     // Where did the target really land? (The image's own symlinks are followed inside the root.)
-    std::string real = fd_path(target.get());
-    std::string inside = real.size() > root.size() ? real.substr(root.size()) : "/";
-    if (real.compare(0, root.size(), root) != 0) inside = real;  // on a mount below the root
-    if (user_influenced) check_destination(inside, spec, op.target);
+    const std::string inside = path_inside_root(fd_path(target.get()), root);
+    if (by_user) check_destination(inside, spec.denied_destinations, op.target);
     struct stat tst {};
     if (::fstat(target.get(), &tst) != 0) throw_errno("stat", op.target, errno);
     if (S_ISDIR(tst.st_mode) != src_dir)
@@ -490,34 +301,19 @@ void LinuxSys::make_root_readonly() {
     if (::mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) != 0) throw_errno("remount read-only", "/", errno);
 }
 
-namespace {
-std::vector<int> parse_list(const std::string& s) {
-    std::vector<int> out;
-    std::istringstream in(s);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        auto dash = item.find('-');
-        int a = std::stoi(item.substr(0, dash));
-        int b = dash == std::string::npos ? a : std::stoi(item.substr(dash + 1));
-        for (int i = a; i <= b; ++i) out.push_back(i);
-    }
-    return out;
-}
-}  // namespace
-
 void LinuxSys::set_binding(const CpuBinding& b) {
     if (!b.cpus.empty()) {
         cpu_set_t set;
         CPU_ZERO(&set);
-        for (int c : parse_list(b.cpus)) CPU_SET(c, &set);
+        for (unsigned c : parse_cpu_list(b.cpus, "cpus")) CPU_SET(c, &set);
         if (::sched_setaffinity(0, sizeof set, &set) != 0) throw_errno("sched_setaffinity", b.cpus, errno);
     }
-    if (!b.mems.empty() && b.membind != "none" && !b.membind.empty()) {
+    if (!b.mems.empty() && b.membind != topology::MemBind::None) {
         unsigned long mask[16] = {};
-        for (int n : parse_list(b.mems))
-            if (n >= 0 && n < 16 * 64) mask[n / 64] |= 1UL << (n % 64);
+        for (unsigned n : parse_cpu_list(b.mems, "mems"))
+            if (n < 16 * 64) mask[n / 64] |= 1UL << (n % 64);
         const int MPOL_BIND_ = 2, MPOL_INTERLEAVE_ = 3;
-        int mode = b.membind == "interleave" ? MPOL_INTERLEAVE_ : MPOL_BIND_;
+        int mode = b.membind == topology::MemBind::Interleave ? MPOL_INTERLEAVE_ : MPOL_BIND_;
         if (::syscall(SYS_set_mempolicy, mode, mask, 16 * 64 + 1) != 0)
             throw_errno("set_mempolicy", b.mems, errno);
     }

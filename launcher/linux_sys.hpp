@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-#include "sys.hpp"
+#include "launcher/sys.hpp"
 
 namespace socker::launcher {
 
@@ -35,42 +35,5 @@ private:
     std::set<dev_t> own_devs_;     // filesystems we mounted: mount points may be created there
     int file_counter_ = 0;
 };
-
-// An owned file descriptor, closed when it goes out of scope.
-struct Fd {
-    int fd = -1;
-    Fd() = default;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-    Fd& operator=(Fd&& o) noexcept { std::swap(fd, o.fd); return *this; }
-    ~Fd() { if (fd >= 0) ::close(fd); }
-    int get() const { return fd; }
-};
-
-// The path an open fd refers to now (readlink of /proc/self/fd/N).
-std::string fd_path(int fd);
-
-// Open a host path with exactly the user's rights: fsuid/fsgid the user's (the supplementary
-// groups of a setuid process are already the user's) and no effective capabilities; /proc magic
-// links are refused (77). O_PATH first, type checked, then reopened for reading so that read
-// permission is checked too. Returns a read-only fd (O_DIRECTORY for directories).
-struct UserOpen {
-    int fd = -1;
-    bool is_dir = false;
-    uid_t owner = 0;
-};
-UserOpen open_as_user(const std::string& path, uid_t uid, gid_t gid, bool allow_files);
-// The second half of open_as_user, for an O_PATH fd the caller opened (e.g. of "."): type check
-// and reopen for reading with the user's rights. The O_PATH fd stays the caller's.
-UserOpen reopen_as_user(int opath_fd, const std::string& what, bool allow_files, uid_t uid, gid_t gid);
-
-// Runs fn in a child process that first drops every privilege for good (the launcher's own
-// drop and check), and returns what fn returned. An Error thrown there is thrown here with the
-// same exit code and message; the child's death by a signal is an Error(Internal). Used for
-// all work on the user's own image store, so that root never reads or writes it.
-std::string in_user_process(const Identity& id, const std::function<std::string()>& fn);
-
 
 }  // namespace socker::launcher

@@ -1,4 +1,4 @@
-#include "spec.hpp"
+#include "launcher/spec.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -15,11 +15,6 @@ const char* to_string(MountKind k) {
     return "?";
 }
 
-bool path_under(const std::string& path, const std::string& prefix) {
-    if (prefix == "/") return true;
-    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-                              path[prefix.size()] == '/');
-}
 
 std::string to_json(const ContainerSpec& s) {
     using nlohmann::ordered_json;
@@ -56,7 +51,8 @@ std::string to_json(const ContainerSpec& s) {
         {"env", s.env},
     };
     if (s.binding)
-        j["binding"] = {{"cpus", s.binding->cpus}, {"mems", s.binding->mems}, {"membind", s.binding->membind}};
+        j["binding"] = {{"cpus", s.binding->cpus}, {"mems", s.binding->mems},
+                        {"membind", topology::to_string(s.binding->membind)}};
     if (s.keep_fd) j["keep_fd"] = *s.keep_fd;
     return j.dump(2);
 }

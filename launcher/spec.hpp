@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "env.hpp"
+#include "base/env.hpp"
+#include "topology/options.hpp"
 
 namespace socker::launcher {
 
@@ -54,11 +55,7 @@ struct MountOp {
     bool source_is_cwd = false;
 };
 
-struct CpuBinding {
-    std::string cpus;   // Linux list string of OS indexes, e.g. "0-3,8"
-    std::string mems;   // NUMA nodes for the memory policy ("" = leave as is)
-    std::string membind;  // none | local | interleave
-};
+using topology::CpuBinding;  // cpus, NUMA mems and the memory policy, from the placement
 
 struct ContainerSpec {
     std::string image_ref;
@@ -89,8 +86,5 @@ struct ContainerSpec {
 };
 
 std::string to_json(const ContainerSpec& spec);  // for --dry-run
-
-// Is path equal to prefix or below it (component-wise: /home/a is not under /home/ab)?
-bool path_under(const std::string& path, const std::string& prefix);
 
 }  // namespace socker::launcher

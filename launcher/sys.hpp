@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "spec.hpp"
+#include "launcher/spec.hpp"
 
 namespace socker::launcher {
 

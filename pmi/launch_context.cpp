@@ -1,4 +1,6 @@
-#include "launch_context.hpp"
+#include "pmi/launch_context.hpp"
+
+#include "base/text.hpp"
 
 #include <sstream>
 
@@ -31,13 +33,6 @@ std::vector<CgroupEntry> parse_proc_cgroup(const std::string& text) {
 
 namespace {
 
-// "<prefix><digits>" -> the number (at most 18 digits, so it fits a long).
-std::optional<long> number_after(std::string_view s, std::string_view prefix) {
-    if (s.substr(0, prefix.size()) != prefix) return std::nullopt;
-    s.remove_prefix(prefix.size());
-    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
-    return std::stol(std::string(s));
-}
 
 // One cgroup path in Slurm's cgroup/v1 layout, anchored where Slurm puts it: at the root of
 // the hierarchy (or below the admin's slurm_cgroup_prefix), exactly

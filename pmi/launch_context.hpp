@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "env.hpp"
+#include "base/env.hpp"
 
 namespace socker::pmi {
 

@@ -9,13 +9,15 @@
 #include <cstdio>
 #include <string>
 
-#include "binding_report.hpp"
-#include "commands.hpp"
+#include "base/error.hpp"
+#include "base/fd.hpp"
+#include "base/file.hpp"
 #include "config.h"
-#include "error.hpp"
-#include "host.hpp"
-#include "launcher/linux_sys.hpp"
-#include "topology.hpp"
+#include "src/commands.hpp"
+#include "src/host.hpp"
+#include "src/stores.hpp"
+#include "topology/binding_report.hpp"
+#include "topology/topology.hpp"
 
 namespace socker {
 
@@ -24,25 +26,14 @@ namespace {
 // The XML file, read by a process that is only the user (see run_command): a plain open with
 // the user's rights; a FIFO or a process substitution (<(lstopo --of xml)) works too.
 std::string read_xml(const std::string& path) {
-    const launcher::Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (f.get() < 0) throw Error(Exit::Usage, "--topology", path, errno, "cannot open the hwloc XML file");
+    const Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!f.valid()) throw Error(Exit::Usage, "--topology", path, errno, "cannot open the hwloc XML file");
     struct stat st {};
     if (::fstat(f.get(), &st) != 0) throw_errno("stat", path, errno);
     if (S_ISDIR(st.st_mode)) throw Error(Exit::Usage, "--topology", path, 0, "is a directory, not an hwloc XML file");
     if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
         throw Error(Exit::Usage, "--topology", path, 0, "not a regular file or a pipe");
-    std::string text;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(f.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_errno("read", path, errno);
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-        if (text.size() > (static_cast<size_t>(256) << 20))
-            throw Error(Exit::Usage, "--topology", path, 0, "larger than 256 MiB: not an hwloc XML file");
-    }
-    return text;
+    return read_fd(f.get(), path, static_cast<size_t>(256) << 20, Exit::Usage);
 }
 
 topology::Topology load(const std::string& spec) {
@@ -75,11 +66,9 @@ int run_command(const PlanRequest& r, const Invocation& inv) {
     const std::string node = r.node.empty() ? host::short_hostname() : r.node;
     // Everything else runs as the user alone: the topology (an XML file the user names, or this
     // machine's) is untrusted input to a parser, so no privilege of a setuid binary reaches it.
-    if (::geteuid() == 0) {
-        launcher::LinuxSys sys;
-        launcher::drop_privileges(host::current_identity(), sys);
-    }
-    std::string out = topology::render_plan(r, load(r.topology), inv.env, admin, node, admin_note);
+    if (::geteuid() == 0) become_user(host::current_identity());
+    std::string out =
+        topology::render_placements(r.options, load(r.topology), inv.env, admin.placement_sections(), node, admin_note);
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
         throw_errno("write", "stdout", errno);
     return 0;

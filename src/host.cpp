@@ -1,4 +1,4 @@
-#include "host.hpp"
+#include "src/host.hpp"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -9,9 +9,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,11 +19,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "error.hpp"
-#include "launch_context.hpp"
-#include "launcher/linux_sys.hpp"
-#include "image_store.hpp"
-#include "launcher/plan.hpp"
+#include "base/error.hpp"
+#include "base/fd.hpp"
+#include "base/file.hpp"
+#include "base/text.hpp"
+#include "image/in_use.hpp"
+#include "launcher/user_process.hpp"
+#include "pmi/launch_context.hpp"
 
 namespace socker::host {
 
@@ -69,7 +68,7 @@ Policy load_policy(const std::string& path) {
     std::string dir = path.substr(0, path.rfind('/'));
     check_root_owned(dir, true, Exit::Config);
     check_root_owned(path, false, Exit::Config);
-    return parse_policy(read_text(path), path);
+    return parse_policy(read_file(path, 1u << 20, Exit::Config), path);
 }
 
 void check_store_dir(const std::string& path) {
@@ -83,13 +82,6 @@ void check_store_dir(const std::string& path) {
                     "must be a root-owned directory of mode 0700 (as root, `socker-mpi image gc` repairs it)");
 }
 
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw_errno("open", path, errno);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 launcher::Identity current_identity() {
     launcher::Identity id;
@@ -136,11 +128,11 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
     // The devices cgroup of this process (v1): "a *:* rwm" allows all; else "c MAJ:MIN rwm".
     // The hierarchy's mount point comes from mountinfo (not a guessed /sys/fs/cgroup/devices).
     DeviceFacts out;
-    std::vector<launcher::DeviceRule> rules;
+    std::vector<DeviceRule> rules;
     if (cgroup_required) {
         std::string cg_path;
         for (const auto& cg : pmi::parse_proc_cgroup(proc_self_cgroup))
-            for (const auto& c : launcher::split_list(cg.controllers, ','))
+            for (const auto& c : split_list(cg.controllers, ','))
                 if (c == "devices") cg_path = cg.path;
         std::string mnt;
         std::istringstream mi(mountinfo);
@@ -151,7 +143,7 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
             std::string id, parent, dev, root, point, fstype, source, super;
             if (!(head >> id >> parent >> dev >> root >> point) || !(tail >> fstype >> source >> super)) continue;
             if (fstype != "cgroup" || root != "/") continue;
-            for (const auto& o : launcher::split_list(super, ','))
+            for (const auto& o : split_list(super, ','))
                 if (o == "devices") mnt = point;
         }
         if (cg_path.empty()) {
@@ -165,7 +157,7 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
             std::ostringstream ss;
             if (in) ss << in.rdbuf();
             if (!in || ss.str().empty()) out.unreadable = "the step's devices cgroup list " + list_path + " cannot be read";
-            else rules = launcher::parse_devices_list(ss.str());
+            else rules = parse_devices_list(ss.str());
         }
         if (!out.unreadable.empty()) return out;  // fail closed: no device
     }
@@ -175,7 +167,7 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
             for (size_t i = 0; i < g.gl_pathc; ++i) {
                 struct stat st {};
                 if (::lstat(g.gl_pathv[i], &st) == 0 && S_ISCHR(st.st_mode) &&
-                    (!cgroup_required || launcher::device_allowed(rules, 'c', major(st.st_rdev), minor(st.st_rdev))))
+                    (!cgroup_required || device_allowed(rules, 'c', major(st.st_rdev), minor(st.st_rdev))))
                     out.devices.push_back(g.gl_pathv[i]);
             }
         }
@@ -243,82 +235,80 @@ std::string ensure_store_lock(const Policy& pol, const std::string& store_root) 
     return path;
 }
 
-namespace {
-
-// A plain token, or a double-quoted string with \", \\ and \xHH (control bytes, DEL) escaped.
-std::string audit_value(const std::string& v, size_t max_bytes = std::string::npos) {
-    const bool plain = !v.empty() && v.size() <= max_bytes &&
-                       v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/@+,-") ==
-                           std::string::npos;
-    if (plain) return v;
-    std::string out = "\"";
-    for (unsigned char c : v) {
-        if (out.size() + 5 > max_bytes) break;  // room for an escape and the closing quote
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c == 0x7f) {
-            char hex[5];
-            std::snprintf(hex, sizeof hex, "\\x%02x", c);
-            out += hex;
-        } else {
-            out += static_cast<char>(c);
+std::vector<DeviceRule> parse_devices_list(const std::string& text) {
+    std::vector<DeviceRule> out;
+    std::istringstream in(text);
+    std::string type, nums, access;
+    while (in >> type >> nums >> access) {
+        DeviceRule r;
+        r.type = type.empty() ? 'a' : type[0];
+        auto colon = nums.find(':');
+        auto num = [](const std::string& x) { return x == "*" ? -1L : std::stol(x); };
+        if (colon != std::string::npos) {
+            r.major = num(nums.substr(0, colon));
+            r.minor = num(nums.substr(colon + 1));
         }
+        if (access.find('r') != std::string::npos) out.push_back(r);
     }
-    return out + "\"";
+    return out;
 }
 
-}  // namespace
-
-std::string audit_record(const AuditFields& f) {
-    // Identity first and whole; the free-form fields after it, each bounded, the command last
-    // with whatever room is left.
-    std::string r = "decision=" + audit_value(f.decision) + " user=" + audit_value(f.user) +
-                    " uid=" + std::to_string(f.uid) + " job=" + audit_value(f.job) + " step=" + audit_value(f.step) +
-                    " rank=" + std::to_string(f.rank) + " store=" + audit_value(f.store) +
-                    " digest=" + audit_value(f.digest) + " image=" + audit_value(f.image, 512);
-    if (!f.reason.empty()) r += " reason=" + audit_value(f.reason, 640);
-    std::string cmd;
-    for (const auto& a : f.argv) cmd += (cmd.empty() ? "" : " ") + a;
-    const std::string whole = audit_value(cmd);
-    if (r.size() + 5 + whole.size() <= kAuditMaxBytes) return r + " cmd=" + whole;
-    const std::string marker = " cmd_truncated=" + std::to_string(cmd.size());
-    return r + " cmd=" + audit_value(cmd, kAuditMaxBytes - r.size() - 5 - marker.size()) + marker;
+bool device_allowed(const std::vector<DeviceRule>& rules, char type, long major, long minor) {
+    for (const auto& r : rules) {
+        if (r.type == 'a') return true;
+        if (r.type == type && (r.major == -1 || r.major == major) && (r.minor == -1 || r.minor == minor))
+            return true;
+    }
+    return false;
 }
 
-std::string audit(const Policy& pol, const std::string& record) {
-    switch (pol.log) {
-        case LogDest::None: return "";
-        case LogDest::Stderr: std::fprintf(stderr, "socker-mpi audit: %s\n", record.c_str()); return "";
-        case LogDest::Syslog: break;
+std::string proc_options_from_mountinfo(const std::string& mountinfo) {
+    std::istringstream in(mountinfo);
+    std::string line, result;
+    while (std::getline(in, line)) {
+        // "22 27 0:21 / /proc rw,relatime - proc proc rw,hidepid=invisible"
+        std::istringstream f(line);
+        std::string id, parent, dev, root, point;
+        if (!(f >> id >> parent >> dev >> root >> point) || point != "/proc") continue;
+        const auto sep = line.find(" - ");
+        if (sep == std::string::npos) continue;
+        std::istringstream rest(line.substr(sep + 3));
+        std::string fstype, source, super;
+        if (!(rest >> fstype >> source >> super) || fstype != "proc") continue;
+        std::string opts;
+        for (const auto& o : split_list(super, ','))
+            if (o.rfind("hidepid=", 0) == 0 || o.rfind("subset=", 0) == 0 || o.rfind("gid=", 0) == 0)
+                opts += (opts.empty() ? "" : ",") + o;
+        result = opts;  // a later /proc mount shadows an earlier one: the last one counts
     }
-    // RFC 3164 as glibc's syslog(3) writes it, sent by hand: syslog(3) says nothing when no
-    // daemon listens, and the admin may require that the record lands.
-    char stamp[32];
-    const std::time_t t = std::time(nullptr);
-    struct tm tm {};
-    ::localtime_r(&t, &tm);
-    std::strftime(stamp, sizeof stamp, "%b %e %T", &tm);
-    const std::string msg = "<" + std::to_string(LOG_AUTHPRIV | LOG_NOTICE) + ">" + stamp + " socker-mpi[" +
-                            std::to_string(::getpid()) + "]: " + record;
-    struct sockaddr_un addr {};
-    addr.sun_family = AF_UNIX;
-    if (pol.syslog_socket.size() >= sizeof addr.sun_path) return pol.syslog_socket + ": path too long";
-    std::memcpy(addr.sun_path, pol.syslog_socket.c_str(), pol.syslog_socket.size() + 1);
-    std::string why;
-    for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
-        launcher::Fd s(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-        if (s.get() < 0) return std::string("socket: ") + std::strerror(errno);
-        if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-            why = pol.syslog_socket + ": " + std::strerror(errno);
-            if (errno == EPROTOTYPE) continue;  // a stream socket: try that
-            return why;
-        }
-        const std::string out = type == SOCK_STREAM ? msg + '\0' : msg;
-        if (::send(s.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) return "";
-        return pol.syslog_socket + ": " + std::strerror(errno);
+    return result;
+}
+
+pmi::ProbeInput probe_input(const EnvMap& env, const Policy& pol) {
+    pmi::ProbeInput in;
+    in.env = env;
+    in.proc_self_cgroup = read_file("/proc/self/cgroup");
+    if (auto fd = env_long(env, "PMI_FD")) in.pmi_fd_is_socket = *fd <= INT_MAX && fd_is_socket(static_cast<int>(*fd));
+    in.cgroup_prefix = pol.slurm_cgroup_prefix;
+    return in;
+}
+
+HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchContext& ctx, const pmi::ProbeInput& probe) {
+    HostFacts f;
+    f.group_names = group_names(id);
+    f.id = std::move(id);
+    f.hostname = short_hostname();
+    f.cwd = working_dir();
+    f.pmi_fd_is_socket = probe.pmi_fd_is_socket;
+    const std::string mountinfo = read_file("/proc/self/mountinfo", 64u << 20);
+    f.proc_options = proc_options_from_mountinfo(mountinfo);
+    f.devices = allowed_devices(pol.devices, pol.device_cgroup_required, probe.proc_self_cgroup, mountinfo);
+    if (ctx.step) {
+        // The node name from the step's cgroup (Slurm's, not the user's SLURMD_NODENAME).
+        const std::string node = ctx.step->node.empty() ? f.hostname : ctx.step->node;
+        f.slurm = slurm_facts(slurm_conf_for(pol, node), node);
     }
-    return why;
+    return f;
 }
 
 }  // namespace socker::host

@@ -1,13 +1,15 @@
-// Host facts the pipeline needs, read once by main() (thin syscall layer, no decisions).
+// Host facts the launch needs, read once (a thin layer over system calls and root-owned files;
+// no policy decision here: validate.hpp makes them), and the privileged entry's hygiene.
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "launcher/linux_sys.hpp"
+#include "base/env.hpp"
 #include "launcher/spec.hpp"
-#include "policy.hpp"
+#include "pmi/launch_context.hpp"
+#include "src/policy.hpp"
 
 namespace socker::host {
 
@@ -24,7 +26,6 @@ void check_store_dir(const std::string& path);
 
 launcher::Identity current_identity();  // real uid/gid, current groups, passwd entry
 std::vector<std::pair<gid_t, std::string>> group_names(const launcher::Identity& id);
-std::string read_text(const std::string& path);
 // The path of the process's working directory now ("" when it has none: deleted).
 std::string working_dir();
 std::string short_hostname();
@@ -44,6 +45,19 @@ bool matches_any(const std::string& path, const std::vector<std::string>& globs)
 // Open a file as the user for reading ("-" is stdin).
 int open_source_as_user(const std::string& path, const launcher::Identity& id);
 
+// cgroup v1 devices.list rules ("a *:* rwm", "c 195:* rw"), for intersecting the device
+// allow-list with what the step's devices cgroup permits.
+struct DeviceRule {
+    char type = 'a';              // a, c or b
+    long major = -1, minor = -1;  // -1 = '*'
+};
+std::vector<DeviceRule> parse_devices_list(const std::string& text);
+bool device_allowed(const std::vector<DeviceRule>& rules, char type, long major, long minor);
+
+// The options of the host's /proc mount that limit what it shows (hidepid=, subset=, gid=),
+// from /proc/self/mountinfo, for the container's /proc: nobody sees more inside than outside.
+std::string proc_options_from_mountinfo(const std::string& mountinfo);
+
 // From the admin's slurm.conf, %n/%h expanded to the node name: TmpFS (default /tmp), where
 // the PMIx plugin keeps its per-step "spmix_appdir_<uid>_<job>.<step>", and SlurmdSpoolDir
 // (default /var/spool/slurmd), where it keeps the server directory "pmix.<job>.<step>".
@@ -61,24 +75,22 @@ void ensure_state_dir(const std::string& dir);
 // process dropped to the user (garbage collection of the user's store) can open it.
 std::string ensure_store_lock(const Policy& pol, const std::string& store_root);
 
-// One audit record per launch and per refusal. Fields are key=value, in a fixed order (the
-// decision first, the identity next, free-form fields last); a value is either a plain token
-// or a double-quoted string with \", \\ and \xHH escapes, so no value can look like a field.
-// The record is capped at kAuditMaxBytes: the command is truncated first, never the identity.
-struct AuditFields {
-    std::string decision;  // launch | refused | failed
-    std::string reason;    // for refusals and failures
-    std::string user;
-    long uid = -1;
-    std::string job = "-", step = "-";
-    long rank = 0;
-    std::string image, store = "-", digest = "-";
-    std::vector<std::string> argv;
+// What the host says for one launch, gathered once (gather) for validate() and the plan.
+struct HostFacts {
+    launcher::Identity id;
+    std::vector<std::pair<gid_t, std::string>> group_names;
+    std::string hostname;              // short host name
+    std::string cwd;                   // the working directory's path ("" = none: deleted)
+    bool pmi_fd_is_socket = false;     // PMI_FD (when set) names an open socket
+    DeviceFacts devices;               // allowed by the admin, present, permitted by the cgroup
+    SlurmFacts slurm;                  // of the step's node
+    std::string proc_options;          // hidepid=, subset=, gid= of the host's /proc
 };
-inline constexpr size_t kAuditMaxBytes = 2048;
-std::string audit_record(const AuditFields& f);
-// Sends it (syslog: RFC 3164 to the admin's syslog socket, facility authpriv). Returns "" when
-// delivered, else why not.
-std::string audit(const Policy& pol, const std::string& record);
+
+// The launch context's inputs: the environment, this process's cgroups, whether PMI_FD is a
+// socket, and where the admin says Slurm's cgroups are.
+pmi::ProbeInput probe_input(const EnvMap& env, const Policy& pol);
+// Everything else the launch needs from the host, for this identity and launch context.
+HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchContext& ctx, const pmi::ProbeInput& probe);
 
 }  // namespace socker::host

@@ -1,16 +1,17 @@
-// socker-mpi: environ + argv -> LaunchContext -> UserRequest -> ValidatedRequest -> ContainerSpec
-// -> execute(). main() is the only reader of environ and the only place errors are caught.
+// socker-mpi: environ + argv -> the command line parsed -> one command (src/cmd_*.cpp); a launch is
+// LaunchContext -> RunRequest -> ValidatedRequest -> LaunchPlan -> ContainerSpec -> execute().
+// main() is the only reader of environ and the only place errors are caught.
 #include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 #include <variant>
 
-#include "commands.hpp"
-#include "env.hpp"
-#include "error.hpp"
-#include "launch_context.hpp"
-#include "request.hpp"
+#include "base/env.hpp"
+#include "base/error.hpp"
+#include "pmi/launch_context.hpp"
+#include "src/commands.hpp"
+#include "src/request.hpp"
 
 int main(int argc, char** argv, char** envp) {
     using namespace socker;

@@ -1,33 +1,18 @@
-#include "policy.hpp"
+#include "src/policy.hpp"
 
 #include <fnmatch.h>
 
 #include <cstdlib>
 #include <sstream>
 
-#include "error.hpp"
+#include "base/error.hpp"
+#include "base/text.hpp"
 
 namespace socker {
 
 namespace {
 
-std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t");
-    if (b == std::string::npos) return {};
-    auto e = s.find_last_not_of(" \t");
-    return s.substr(b, e - b + 1);
-}
-
-std::vector<std::string> split_list(const std::string& v) {
-    std::vector<std::string> out;
-    std::istringstream in(v);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        item = trim(item);
-        if (!item.empty()) out.push_back(item);
-    }
-    return out;
-}
+std::vector<std::string> comma_list(const std::string& v) { return split_list(v, ',', true); }
 
 [[noreturn]] void bad(const std::string& origin, int line, const std::string& what) {
     throw Error(Exit::Config, "admin config", origin + ":" + std::to_string(line), 0, what);
@@ -41,14 +26,12 @@ bool parse_bool(const std::string& origin, int line, const std::string& key, con
 
 std::vector<std::string> absolute_paths(const std::string& origin, int line,
                                         const std::string& key, const std::string& v) {
-    auto list = split_list(v);
+    auto list = comma_list(v);
     for (const auto& p : list)
         if (p.empty() || p[0] != '/')
             bad(origin, line, "key '" + key + "': '" + p + "' is not an absolute path");
     return list;
 }
-
-const char* const kNodeKeys[] = {"bind", "distribution", "membind", "cpus_per_rank"};
 
 // "123", "64K", "100M", "2G", "1T" (powers of 1024).
 unsigned long long parse_size(const std::string& origin, int line, const std::string& key, const std::string& v) {
@@ -83,9 +66,22 @@ const std::vector<std::string>& builtin_denied_destinations() {
 
 std::string slurm_conf_for(const Policy& p, const std::string& node) {
     std::string conf = p.slurm_conf;
-    for (const auto& nb : p.node_bindings)
-        if (!nb.slurm_conf.empty() && ::fnmatch(nb.pattern.c_str(), node.c_str(), 0) == 0) conf = nb.slurm_conf;
+    for (const auto& ns : p.node_sections)
+        if (!ns.slurm_conf.empty() && ::fnmatch(ns.placement.pattern.c_str(), node.c_str(), 0) == 0)
+            conf = ns.slurm_conf;
     return conf;
+}
+
+std::vector<topology::NodeDefaults> Policy::placement_sections() const {
+    std::vector<topology::NodeDefaults> out;
+    for (const auto& ns : node_sections) out.push_back(ns.placement);
+    return out;
+}
+
+std::vector<std::string> Policy::denied_destinations() const {
+    std::vector<std::string> out = builtin_denied_destinations();
+    out.insert(out.end(), bind_denied_destinations.begin(), bind_denied_destinations.end());
+    return out;
 }
 
 Policy parse_policy(const std::string& text, const std::string& origin) {
@@ -93,7 +89,7 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
     std::istringstream in(text);
     std::string raw;
     int line = 0;
-    NodeBinding* section = nullptr;
+    NodeSection* section = nullptr;
     while (std::getline(in, raw)) {
         ++line;
         std::string s = trim(raw);
@@ -103,8 +99,11 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             std::string name = trim(s.substr(1, s.size() - 2));
             if (name.rfind("node:", 0) != 0 || trim(name.substr(5)).empty())
                 bad(origin, line, "unknown section '" + name + "' (expected [node:GLOB])");
-            p.node_bindings.push_back({trim(name.substr(5)), {}, {}});
-            section = &p.node_bindings.back();
+            NodeSection ns;
+            ns.placement.pattern = trim(name.substr(5));
+            ns.placement.origin = origin + ":" + std::to_string(line);
+            p.node_sections.push_back(ns);
+            section = &p.node_sections.back();
             continue;
         }
         auto eq = s.find('=');
@@ -116,10 +115,8 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             continue;
         }
         if (section) {
-            bool known = false;
-            for (const char* k : kNodeKeys) known = known || key == k;
-            if (!known) bad(origin, line, "unknown key '" + key + "' in [node:" + section->pattern + "]");
-            section->settings[key] = v;
+            if (!topology::set_node_default(section->placement, key, v, origin + ":" + std::to_string(line)))
+                bad(origin, line, "unknown key '" + key + "' in [node:" + section->placement.pattern + "]");
             continue;
         }
         if (key == "image_store") {
@@ -142,7 +139,7 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
         } else if (key == "devices") {
             p.devices = absolute_paths(origin, line, key, v);
         } else if (key == "env_deny") {
-            p.env_deny = split_list(v);
+            p.env_deny = comma_list(v);
         } else if (key == "require_slurm_step") {
             p.require_slurm_step = parse_bool(origin, line, key, v);
         } else if (key == "slurm_conf") {

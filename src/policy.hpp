@@ -1,12 +1,14 @@
 // Admin policy: /etc/socker-mpi/socker-mpi.conf, root-owned and not group/world-writable.
 // Format: "key = value" lines, '#' comments, and "[node:GLOB]" sections holding per-node
-// binding defaults. Unknown keys are errors. Every key and its default is documented in
-// docs/config.md and in the installed example file.
+// placement defaults and slurm.conf. Unknown keys are errors, and so are bad values in every
+// section (matching this node or not), with file:line. Every key and its default is documented
+// in the installed file, etc/socker-mpi.conf.
 #pragma once
 
-#include <map>
 #include <string>
 #include <vector>
+
+#include "topology/options.hpp"
 
 #ifndef SOCKER_DEFAULT_SLURM_CONF
 #define SOCKER_DEFAULT_SLURM_CONF "/etc/slurm/slurm.conf"
@@ -16,10 +18,9 @@ namespace socker {
 
 enum class LogDest { Syslog, None, Stderr };
 
-struct NodeBinding {
-    std::string pattern;  // fnmatch glob on the node name
-    std::map<std::string, std::string> settings;  // bind, distribution, membind, cpus_per_rank
-    std::string slurm_conf;  // this node's slurm.conf ("" = the global one)
+struct NodeSection {
+    topology::NodeDefaults placement;  // pattern (fnmatch glob on the node name) and defaults
+    std::string slurm_conf;            // this node's slurm.conf ("" = the global one)
 };
 
 struct Policy {
@@ -54,7 +55,11 @@ struct Policy {
     std::string syslog_socket = "/dev/log";  // the local syslog daemon's socket
     // The audit record could not be written: refuse the launch (77), or (no) warn on stderr.
     bool audit_required = false;
-    std::vector<NodeBinding> node_bindings;
+    std::vector<NodeSection> node_sections;
+    // The placement defaults of every section, in file order (topology::resolve_placement).
+    std::vector<topology::NodeDefaults> placement_sections() const;
+    // Every bind destination refused: the built-in list and the admin's additions.
+    std::vector<std::string> denied_destinations() const;
 };
 
 // The slurm.conf for a node: the last matching [node:GLOB] section's, else the global key.

@@ -1,10 +1,10 @@
-#include "request.hpp"
+#include "src/request.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
-#include "error.hpp"
-#include "spellcheck.hpp"
+#include "base/error.hpp"
+#include "base/spellcheck.hpp"
 
 namespace socker {
 
@@ -33,9 +33,15 @@ BindRequest parse_bind(const std::string& spec) {
 
 namespace {
 
+std::string join(const std::vector<std::string>& names) {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : "|") + n;
+    return s;
+}
+
 const std::vector<std::string> kRunOptions = {
     "--bind", "-v", "--volume", "--env", "-e", "--workdir", "-w", "--dry-run", "--verbose",
-    "--cpu-bind", "--distribution", "--membind", "--cpus-per-rank", "--report-bindings",
+    "--bind-to", "--distribution", "--membind", "--cpus-per-rank", "--report-bindings",
     "--help", "--version", "--device"};
 
 // Options other container tools have for gaining privilege: recognised, and refused as such.
@@ -43,22 +49,36 @@ const std::vector<std::string> kPrivilegeOptions = {
     "--privileged", "--cap-add", "--cap-drop", "--user", "-u", "--uid", "--gid", "--group-add",
     "--security-opt", "--userns", "--pid", "--net", "--network", "--ipc", "--device-cgroup-rule"};
 
-void add_binding_options(CLI::App& app, BindingOptions& b) {
-    app.add_option("--bind", b.bind, "placement: none|hwthread|core|l3|numa|socket")
-        ->check(CLI::IsMember({"none", "hwthread", "core", "l3", "numa", "socket"}));
-    app.add_option("--distribution", b.distribution, "block|cyclic")
-        ->check(CLI::IsMember({"block", "cyclic"}));
-    app.add_option("--membind", b.membind, "none|local|interleave")
-        ->check(CLI::IsMember({"none", "local", "interleave"}));
-    app.add_option("--cpus-per-rank", b.cpus_per_rank, "CPUs per rank")->check(CLI::PositiveNumber);
-    app.add_flag("--report-bindings", b.report, "print each rank's binding");
+// A CLI validator from topology's vocabulary: a kind added there is accepted here.
+CLI::IsMember member_of(const std::vector<std::string>& names) { return CLI::IsMember(names); }
+
+// The placement options, typed through topology's own parsers (shared by run and plan).
+void add_placement_options(CLI::App& app, topology::PlacementRequest& p, std::optional<std::string>& bind_to,
+                           std::optional<std::string>& distribution, std::optional<std::string>& membind) {
+    app.add_option("--bind-to", bind_to, "CPU placement: " + join(topology::bind_kind_names()))
+        ->check(member_of(topology::bind_kind_names()));
+    app.add_option("--distribution", distribution, join(topology::distribution_names()))
+        ->check(member_of(topology::distribution_names()));
+    app.add_option("--membind", membind, join(topology::membind_names()))->check(member_of(topology::membind_names()));
+    app.add_option("--cpus-per-rank", p.cpus_per_rank, "CPUs per rank")
+        ->check(CLI::Range(1, topology::kMaxCpusPerRank));
+    app.add_flag("--report-bindings", p.report, "print each rank's binding");
+}
+
+// After parsing: the strings CLI11 checked, as topology's types. `bind_alias`: the old
+// spelling --bind=KIND (kept for one release, docs/binding.md).
+void finish_placement(topology::PlacementRequest& p, const std::optional<std::string>& bind_to,
+                      const std::optional<std::string>& distribution, const std::optional<std::string>& membind) {
+    if (bind_to) p.bind = topology::parse_bind_kind(*bind_to);
+    if (distribution) p.distribution = topology::parse_distribution(*distribution);
+    if (membind) p.membind = topology::parse_membind(*membind);
 }
 
 }  // namespace
 
 UserRequest parse_command_line(const std::vector<std::string>& args) {
-    // Note on naming: --bind is the placement policy (issue interface: --bind=core); bind
-    // mounts are -v/--volume SRC[:DST[:ro]] (docker's spelling) when the value looks like a path.
+    // Words with one meaning: --bind (and -v/--volume, docker's spelling) is a bind mount;
+    // CPU placement is --bind-to (mpirun's word). --bind=KIND is accepted as the old spelling.
     CLI::App app{"socker-mpi: run MPI ranks in containers, in place, as the user, inside the Slurm step",
                  "socker-mpi"};
     app.set_help_all_flag("--help-all", "all help");
@@ -72,17 +92,12 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     RunRequest run;
     std::vector<std::string> volumes;
     std::vector<std::string> bind_opts;
+    std::optional<std::string> bind_to, distribution, membind;
     app.add_option("-v,--volume", volumes, "bind mount SRC[:DST[:ro]] (repeatable)")->allow_extra_args(false);
     app.add_option("--bind", bind_opts,
-                   "CPU placement none|hwthread|core|l3|numa|socket, or a bind mount SRC[:DST[:ro]]")
+                   "bind mount SRC[:DST[:ro]] (repeatable); --bind=KIND is the old spelling of --bind-to")
         ->allow_extra_args(false);
-    app.add_option("--distribution", run.binding.distribution, "block|cyclic")
-        ->check(CLI::IsMember({"block", "cyclic"}));
-    app.add_option("--membind", run.binding.membind, "none|local|interleave")
-        ->check(CLI::IsMember({"none", "local", "interleave"}));
-    app.add_option("--cpus-per-rank", run.binding.cpus_per_rank, "CPUs per rank")
-        ->check(CLI::PositiveNumber);
-    app.add_flag("--report-bindings", run.binding.report, "print each rank's binding");
+    add_placement_options(app, run.placement, bind_to, distribution, membind);
     app.add_option("-e,--env", run.env_set, "set KEY=VALUE in the container (repeatable)")->allow_extra_args(false);
     app.add_option("--device", run.devices, "pass a device node from the admin's allow-list (repeatable)")
         ->allow_extra_args(false);
@@ -117,13 +132,16 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     gc_cmd->add_flag("--user", gc.user_store, "your own store");
 
     PlanRequest plan;
-    auto* plan_cmd = app.add_subcommand("plan", "print the binding of every local rank (dry run)");
+    std::optional<std::string> plan_bind_to, plan_bind, plan_distribution, plan_membind;
+    auto* plan_cmd = app.add_subcommand("plan", "print the placement of every local rank (dry run)");
     plan_cmd->add_option("--topology", plan.topology, "hwloc XML file or synthetic description");
-    plan_cmd->add_option("--ranks", plan.ranks, "ranks on the node")->check(CLI::PositiveNumber);
-    plan_cmd->add_option("--cpuset", plan.allowed, "allowed CPUs (list string, OS indexes)");
-    plan_cmd->add_option("--format", plan.format, "table|json")->check(CLI::IsMember({"table", "json"}));
+    plan_cmd->add_option("--ranks", plan.options.ranks, "ranks on the node")->check(CLI::PositiveNumber);
+    plan_cmd->add_option("--cpuset", plan.options.allowed, "allowed CPUs (list string, OS indexes)");
+    plan_cmd->add_option("--format", plan.options.format, "table|json")->check(CLI::IsMember({"table", "json"}));
     plan_cmd->add_option("--node", plan.node, "node name for [node:GLOB] sections");
-    add_binding_options(*plan_cmd, plan.binding);
+    add_placement_options(*plan_cmd, plan.options.placement, plan_bind_to, plan_distribution, plan_membind);
+    plan_cmd->add_option("--bind", plan_bind, "old spelling of --bind-to")
+        ->check(member_of(topology::bind_kind_names()));
 
     try {
         std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -141,7 +159,11 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     if (*rm_cmd) return rm;
     if (*insp_cmd) return insp;
     if (*gc_cmd) return gc;
-    if (*plan_cmd) return plan;
+    if (*plan_cmd) {
+        finish_placement(plan.options.placement, plan_bind_to ? plan_bind_to : plan_bind, plan_distribution,
+                         plan_membind);
+        return plan;
+    }
 
     std::vector<std::string> rest = run_cmd->parsed() ? run_cmd->remaining() : app.remaining();
     if (rest.empty()) throw_usage("no image given (usage: socker-mpi [OPTIONS] IMAGE [CMD...])");
@@ -158,19 +180,23 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     run.image = rest[0];
     run.command.assign(rest.begin() + 1, rest.end());
     for (const auto& v : volumes) run.binds.push_back(parse_bind(v));
+    // --bind takes a mount (an absolute path); a placement word there is the old spelling of
+    // --bind-to, kept for one release.
     for (const auto& bind_opt : bind_opts) {
-        if (!bind_opt.empty() && bind_opt[0] == '/') run.binds.push_back(parse_bind(bind_opt));
-        else {
-            static const std::vector<std::string> kinds = {"none", "hwthread", "core", "l3", "numa", "socket"};
-            if (std::find(kinds.begin(), kinds.end(), bind_opt) == kinds.end()) {
-                std::string msg = "--bind '" + bind_opt + "': not a placement (" +
-                                  "none|hwthread|core|l3|numa|socket) nor an absolute path";
-                if (auto s = spellcheck(bind_opt, kinds)) msg += ", did you mean '" + *s + "'?";
-                throw_usage(msg);
-            }
-            run.binding.bind = bind_opt;
+        if (!bind_opt.empty() && bind_opt[0] == '/') {
+            run.binds.push_back(parse_bind(bind_opt));
+            continue;
         }
+        const auto& kinds = topology::bind_kind_names();
+        if (std::find(kinds.begin(), kinds.end(), bind_opt) == kinds.end()) {
+            std::string msg = "--bind '" + bind_opt + "': not a bind mount (an absolute path SRC[:DST[:ro]]) nor a "
+                              "placement (" + join(kinds) + ", the old spelling of --bind-to)";
+            if (auto sp = spellcheck(bind_opt, kinds)) msg += ", did you mean '--bind-to=" + *sp + "'?";
+            throw_usage(msg);
+        }
+        if (!bind_to) bind_to = bind_opt;
     }
+    finish_placement(run.placement, bind_to, distribution, membind);
     for (const auto& d : run.devices)
         if (d.empty() || d[0] != '/') throw_usage("--device '" + d + "': expected an absolute path");
     for (const auto& kv : run.env_set)

@@ -7,20 +7,15 @@
 #include <variant>
 #include <vector>
 
+#include "topology/binding_report.hpp"
+#include "topology/options.hpp"
+
 namespace socker {
 
 struct BindRequest {
     std::string source;
     std::string target;  // defaults to source
     bool read_only = false;
-};
-
-struct BindingOptions {           // topology placement (see topology/)
-    std::optional<std::string> bind;          // none|hwthread|core|l3|numa|socket
-    std::optional<std::string> distribution;  // block|cyclic
-    std::optional<std::string> membind;       // none|local|interleave
-    std::optional<int> cpus_per_rank;
-    bool report = false;
 };
 
 struct RunRequest {
@@ -30,7 +25,7 @@ struct RunRequest {
     std::vector<std::string> env_set;  // KEY=VALUE given with -e
     std::vector<std::string> devices;  // --device PATH: must be in the admin's allow-list
     std::optional<std::string> workdir;
-    BindingOptions binding;
+    topology::PlacementRequest placement;  // --bind-to, --distribution, --membind, ...
     bool dry_run = false;
     int verbose = 0;
 };
@@ -46,11 +41,8 @@ struct ImageInspectRequest { std::string name; };
 struct ImageGcRequest { bool user_store = false; };
 struct PlanRequest {
     std::string topology;  // "" = this machine; a file path = hwloc XML; else synthetic
-    int ranks = 1;
-    std::optional<std::string> allowed;  // restrict to these CPUs (list string)
-    std::string format = "table";
-    BindingOptions binding;
-    std::string node;  // node name for [node:GLOB] matching ("" = this host)
+    std::string node;      // node name for [node:GLOB] matching ("" = this host)
+    topology::PlanOptions options;  // ranks, --cpuset, --format, the placement asked
 };
 struct VersionRequest {};
 

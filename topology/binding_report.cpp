@@ -1,11 +1,12 @@
-#include "binding_report.hpp"
+#include "topology/binding_report.hpp"
 
 #include <hwloc.h>
 
 #include <algorithm>
 #include <array>
 
-#include "error.hpp"
+#include "base/error.hpp"
+#include "topology/precedence.hpp"
 
 namespace socker::topology {
 
@@ -60,7 +61,7 @@ std::string picture(const Topology& topo, const Bitmap& cpus) {
 }
 
 std::string report_line(const Topology& topo, long rank, long local_rank, long local_size,
-                        const std::string& node, const Placement& placement, const BindPolicy& policy) {
+                        const std::string& node, const Placement& placement, const PlacementPolicy& policy) {
     std::string line = "rank " + std::to_string(rank) + " (local " + std::to_string(local_rank) + " of " +
                        std::to_string(local_size) + ") on " + (node.empty() ? "?" : node) + ": ";
     const std::string numa = placement.numa.empty() ? "-" : placement.numa.list();
@@ -72,7 +73,7 @@ std::string report_line(const Topology& topo, long rank, long local_rank, long l
     return line;
 }
 
-std::string plan_json(const NodePlan& plan) {
+std::string placements_json(const NodePlacement& plan) {
     // Written by hand for the layout, one object a line. The values are CPU/node lists
     // (digits, '-' and ','): nothing to escape.
     std::string out = "[";
@@ -83,12 +84,13 @@ std::string plan_json(const NodePlan& plan) {
     return out + (plan.ranks.empty() ? "]\n" : "\n]\n");
 }
 
-std::string render_plan(const PlanRequest& request, Topology topo, const EnvMap& env, const Policy& admin,
-                        const std::string& node, const std::string& admin_note) {
+std::string render_placements(const PlanOptions& request, Topology topo, const EnvMap& env,
+                              const std::vector<NodeDefaults>& sections, const std::string& node,
+                              const std::string& admin_note) {
     if (request.allowed) topo.restrict_to(Bitmap::parse_list(*request.allowed, "--cpuset"), "--cpuset");
-    const ResolvedPolicy rp = resolve_policy(request.binding, env, admin, node);
-    const NodePlan plan = plan_node(topo, request.ranks, rp.policy);
-    if (request.format == "json") return plan_json(plan);
+    const ResolvedPlacement rp = resolve_placement(request.placement, env, sections, node);
+    const NodePlacement plan = place_node(topo, request.ranks, rp.policy);
+    if (request.format == "json") return placements_json(plan);
     if (request.format != "table")
         throw Error(Exit::Usage, "--format", request.format, 0, "expected table or json");
 
@@ -125,7 +127,7 @@ std::string render_plan(const PlanRequest& request, Topology topo, const EnvMap&
     std::vector<std::string> notes = plan.notes;
     if (rp.policy.bind == BindKind::None)
         notes.insert(notes.begin(),
-                     "bind=none: every rank keeps the binding it inherits (Slurm's); --bind sets a policy");
+                     "bind=none: every rank keeps the binding it inherits (Slurm's); --bind-to sets a policy");
     if (!notes.empty()) out += "\n";
     for (const auto& n : notes) out += "note: " + n + "\n";
     return out;

@@ -1,4 +1,4 @@
-#include "placement.hpp"
+#include "topology/placement.hpp"
 
 #include <hwloc.h>
 
@@ -6,29 +6,29 @@
 #include <map>
 #include <variant>
 
-#include "error.hpp"
+#include "base/error.hpp"
 
 namespace socker::topology {
 
-// ------------------------------------------------------------------------ names and parsing
+// ------------------------------------------------------------------------ kinds
 
 namespace {
 
+// The hwloc object each kind places ranks on (the names are options.cpp's).
 struct KindInfo {
     BindKind kind;
     hwloc_obj_type_t type;
-    const char* name;
     const char* unit;   // one
     const char* units;  // many
 };
 
 const KindInfo kKinds[] = {
-    {BindKind::None, HWLOC_OBJ_MACHINE, "none", "machine", "machines"},
-    {BindKind::HwThread, HWLOC_OBJ_PU, "hwthread", "hardware thread", "hardware threads"},
-    {BindKind::Core, HWLOC_OBJ_CORE, "core", "core", "cores"},
-    {BindKind::L3, HWLOC_OBJ_L3CACHE, "l3", "L3 cache", "L3 caches"},
-    {BindKind::Numa, HWLOC_OBJ_NUMANODE, "numa", "NUMA node", "NUMA nodes"},
-    {BindKind::Socket, HWLOC_OBJ_PACKAGE, "socket", "package", "packages"},
+    {BindKind::None, HWLOC_OBJ_MACHINE, "machine", "machines"},
+    {BindKind::HwThread, HWLOC_OBJ_PU, "hardware thread", "hardware threads"},
+    {BindKind::Core, HWLOC_OBJ_CORE, "core", "cores"},
+    {BindKind::L3, HWLOC_OBJ_L3CACHE, "L3 cache", "L3 caches"},
+    {BindKind::Numa, HWLOC_OBJ_NUMANODE, "NUMA node", "NUMA nodes"},
+    {BindKind::Socket, HWLOC_OBJ_PACKAGE, "package", "packages"},
 };
 
 const KindInfo& info(BindKind k) {
@@ -38,56 +38,6 @@ const KindInfo& info(BindKind k) {
 }
 
 }  // namespace
-
-const char* to_string(BindKind k) { return info(k).name; }
-const char* to_string(Distribution d) { return d == Distribution::Block ? "block" : "cyclic"; }
-const char* to_string(MemBind m) {
-    switch (m) {
-        case MemBind::None:
-            return "none";
-        case MemBind::Local:
-            return "local";
-        case MemBind::Interleave:
-            return "interleave";
-    }
-    return "none";
-}
-
-std::optional<BindKind> parse_bind_kind(std::string_view s) {
-    for (const auto& i : kKinds)
-        if (s == i.name) return i.kind;
-    return std::nullopt;
-}
-std::optional<Distribution> parse_distribution(std::string_view s) {
-    if (s == "block") return Distribution::Block;
-    if (s == "cyclic") return Distribution::Cyclic;
-    return std::nullopt;
-}
-std::optional<MemBind> parse_membind(std::string_view s) {
-    if (s == "none") return MemBind::None;
-    if (s == "local") return MemBind::Local;
-    if (s == "interleave") return MemBind::Interleave;
-    return std::nullopt;
-}
-
-const std::vector<std::string>& bind_kind_names() {
-    static const std::vector<std::string> v = {"none", "hwthread", "core", "l3", "numa", "socket"};
-    return v;
-}
-const std::vector<std::string>& distribution_names() {
-    static const std::vector<std::string> v = {"block", "cyclic"};
-    return v;
-}
-const std::vector<std::string>& membind_names() {
-    static const std::vector<std::string> v = {"none", "local", "interleave"};
-    return v;
-}
-
-std::string describe(const BindPolicy& p) {
-    return std::string("bind=") + to_string(p.bind) + " distribution=" + to_string(p.distribution) +
-           " membind=" + to_string(p.membind) +
-           " cpus_per_rank=" + (p.cpus_per_rank ? std::to_string(*p.cpus_per_rank) : "even split");
-}
 
 // ---------------------------------------------------------------------------- the planner
 
@@ -139,7 +89,7 @@ int enclosing(const std::vector<hwloc_obj_t>& objs, const Bitmap& cpus) {
     return best;
 }
 
-std::string policy_name(const BindPolicy& p) {
+std::string policy_name(const PlacementPolicy& p) {
     std::string s = std::string("bind=") + to_string(p.bind);
     if (p.cpus_per_rank) s += " cpus_per_rank=" + std::to_string(*p.cpus_per_rank);
     return s;
@@ -150,7 +100,7 @@ std::string plural(size_t n, const char* one, const char* many) {
 }
 
 // The units of the policy's type that hold allowed CPUs, in hwloc's logical order.
-std::vector<Unit> collect_units(const Topology& topo, const Bitmap& allowed, const BindPolicy& p,
+std::vector<Unit> collect_units(const Topology& topo, const Bitmap& allowed, const PlacementPolicy& p,
                                 std::vector<std::string>& notes) {
     hwloc_topology_t t = topo.raw();
     const KindInfo& ki = info(p.bind);
@@ -233,7 +183,7 @@ std::vector<size_t> cyclic_order(const std::vector<Key>& keys, const std::vector
 
 // Slots of whole units for an exclusive policy, not crossing the boundaries of the first
 // `prefix` levels (package, NUMA node, L3).
-std::vector<Slot> form_slots(const std::vector<Unit>& units, size_t prefix, const BindPolicy& p,
+std::vector<Slot> form_slots(const std::vector<Unit>& units, size_t prefix, const PlacementPolicy& p,
                              size_t per_rank) {
     std::vector<Slot> slots;
     Slot cur;
@@ -262,9 +212,9 @@ Bitmap logical_set(const std::vector<Unit>& units, const std::vector<size_t>& wh
     return b;
 }
 
-std::variant<NodePlan, FitFailure> plan_exclusive(const Topology& topo, const Bitmap& allowed, size_t n,
-                                                  const BindPolicy& p, std::vector<Unit> units,
-                                                  NodePlan plan) {
+std::variant<NodePlacement, FitFailure> plan_exclusive(const Topology& topo, const Bitmap& allowed, size_t n,
+                                                  const PlacementPolicy& p, std::vector<Unit> units,
+                                                  NodePlacement plan) {
     const KindInfo& ki = info(p.bind);
     const std::string name = policy_name(p);
     size_t per_rank = 0;
@@ -337,8 +287,8 @@ std::variant<NodePlan, FitFailure> plan_exclusive(const Topology& topo, const Bi
     return plan;
 }
 
-std::variant<NodePlan, FitFailure> plan_domains(const Topology& topo, const Bitmap& allowed, size_t n,
-                                                const BindPolicy& p, std::vector<Unit> units, NodePlan plan) {
+std::variant<NodePlacement, FitFailure> plan_domains(const Topology& topo, const Bitmap& allowed, size_t n,
+                                                const PlacementPolicy& p, std::vector<Unit> units, NodePlacement plan) {
     const KindInfo& ki = info(p.bind);
     const std::string name = policy_name(p);
     std::vector<size_t> chosen;  // the domain of each rank
@@ -418,8 +368,8 @@ std::variant<NodePlan, FitFailure> plan_domains(const Topology& topo, const Bitm
     return plan;
 }
 
-std::variant<NodePlan, FitFailure> plan_impl(const Topology& topo, const Bitmap& allowed, long local_size,
-                                             const BindPolicy& p) {
+std::variant<NodePlacement, FitFailure> plan_impl(const Topology& topo, const Bitmap& allowed, long local_size,
+                                             const PlacementPolicy& p) {
     if (local_size < 1) throw Error(Exit::Usage, "plan", "", 0, "the number of ranks must be at least 1");
     if (p.cpus_per_rank && *p.cpus_per_rank < 1)
         throw Error(Exit::Usage, "cpus_per_rank", std::to_string(*p.cpus_per_rank), 0, "must be at least 1");
@@ -428,7 +378,7 @@ std::variant<NodePlan, FitFailure> plan_impl(const Topology& topo, const Bitmap&
         throw Error(Exit::Usage, "allowed CPUs", allowed.list(), 0,
                     "not a non-empty subset of the topology's CPUs " + all.list());
     const auto n = static_cast<size_t>(local_size);
-    NodePlan plan;
+    NodePlacement plan;
     if (p.bind == BindKind::None) {
         for (size_t r = 0; r < n; ++r)
             plan.ranks.push_back(
@@ -443,18 +393,18 @@ std::variant<NodePlan, FitFailure> plan_impl(const Topology& topo, const Bitmap&
 
 }  // namespace
 
-NodePlan plan_node(const Topology& topo, const Bitmap& allowed, long local_size, const BindPolicy& p) {
+NodePlacement place_node(const Topology& topo, const Bitmap& allowed, long local_size, const PlacementPolicy& p) {
     auto result = plan_impl(topo, allowed, local_size, p);
     if (auto* f = std::get_if<FitFailure>(&result)) throw Error(Exit::Usage, f->message, "");
-    return std::get<NodePlan>(std::move(result));
+    return std::get<NodePlacement>(std::move(result));
 }
 
-NodePlan plan_node(const Topology& topo, long local_size, const BindPolicy& p) {
-    return plan_node(topo, topo.cpus(), local_size, p);
+NodePlacement place_node(const Topology& topo, long local_size, const PlacementPolicy& p) {
+    return place_node(topo, topo.cpus(), local_size, p);
 }
 
 Placement place_rank(const Topology& topo, const Bitmap& inherited, long local_rank, long local_size,
-                     const BindPolicy& p) {
+                     const PlacementPolicy& p) {
     if (local_size < 1 || local_rank < 0 || local_rank >= local_size)
         throw Error(Exit::Usage, "local rank", std::to_string(local_rank), 0,
                     "not in 0.." + std::to_string(local_size - 1));
@@ -469,7 +419,7 @@ Placement place_rank(const Topology& topo, const Bitmap& inherited, long local_r
         return kept("bind=none: the inherited binding (cpus " + mine.list() + ") is left as is");
 
     if (mine == all) {
-        NodePlan plan = plan_node(topo, all, local_size, p);
+        NodePlacement plan = place_node(topo, all, local_size, p);
         Placement out = std::move(plan.ranks[r]);
         for (auto& n : plan.notes) out.trace.push_back(std::move(n));
         return out;
@@ -482,7 +432,7 @@ Placement place_rank(const Topology& topo, const Bitmap& inherited, long local_r
     const std::string inh = "the inherited binding (cpus " + mine.list() + ")";
     auto node = plan_impl(topo, all, local_size, p);
     std::string node_says;
-    if (auto* plan = std::get_if<NodePlan>(&node)) {
+    if (auto* plan = std::get_if<NodePlacement>(&node)) {
         Placement out = std::move(plan->ranks[r]);
         if (out.cpus == mine) return kept(inh + " is what " + name + " gives this rank: kept");
         if (mine.includes(out.cpus)) {
@@ -497,7 +447,7 @@ Placement place_rank(const Topology& topo, const Bitmap& inherited, long local_r
     auto single = plan_impl(topo, mine, 1, p);
     if (auto* f = std::get_if<FitFailure>(&single))
         return kept(inh + " is tighter than " + name + " asks: kept (" + f->message + ")");
-    if (std::get<NodePlan>(single).ranks[0].cpus == mine)
+    if (std::get<NodePlacement>(single).ranks[0].cpus == mine)
         return kept(inh + " is already as tight as " + name + " asks: kept");
     return kept(node_says + ": inherited binding kept");
 }

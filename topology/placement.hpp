@@ -25,33 +25,10 @@
 #include <string_view>
 #include <vector>
 
-#include "topology.hpp"
+#include "topology/options.hpp"
+#include "topology/topology.hpp"
 
 namespace socker::topology {
-
-enum class BindKind { None, HwThread, Core, L3, Numa, Socket };
-enum class Distribution { Block, Cyclic };
-enum class MemBind { None, Local, Interleave };
-
-const char* to_string(BindKind k);
-const char* to_string(Distribution d);
-const char* to_string(MemBind m);
-std::optional<BindKind> parse_bind_kind(std::string_view s);
-std::optional<Distribution> parse_distribution(std::string_view s);
-std::optional<MemBind> parse_membind(std::string_view s);
-// The accepted spellings, for messages and "did you mean".
-const std::vector<std::string>& bind_kind_names();
-const std::vector<std::string>& distribution_names();
-const std::vector<std::string>& membind_names();
-
-struct BindPolicy {
-    BindKind bind = BindKind::None;
-    Distribution distribution = Distribution::Block;
-    MemBind membind = MemBind::None;
-    std::optional<int> cpus_per_rank;  // nullopt: an even split of the allowed CPUs
-};
-// "bind=core distribution=block membind=none cpus_per_rank=even split"
-std::string describe(const BindPolicy& p);
 
 struct Placement {
     Bitmap cpus;                     // OS indexes, always inside the allowed (or inherited) set
@@ -59,7 +36,7 @@ struct Placement {
     std::vector<std::string> trace;  // why, for -v
 };
 
-struct NodePlan {
+struct NodePlacement {
     std::vector<Placement> ranks;    // index = local rank
     std::vector<std::string> notes;  // node-wide remarks (unused CPUs, ranks spanning domains…)
 };
@@ -68,8 +45,8 @@ struct NodePlan {
 // usually all of them after Topology::restrict_to). Throws Error(Exit::Usage) when the policy
 // cannot be met: more ranks than units under an exclusive policy, more ranks than CPUs, an
 // object type the topology lacks (bind=l3 without L3 caches), cpus_per_rank too large.
-NodePlan plan_node(const Topology& topo, const Bitmap& allowed, long local_size, const BindPolicy& p);
-NodePlan plan_node(const Topology& topo, long local_size, const BindPolicy& p);  // allowed = all
+NodePlacement place_node(const Topology& topo, const Bitmap& allowed, long local_size, const PlacementPolicy& p);
+NodePlacement place_node(const Topology& topo, long local_size, const PlacementPolicy& p);  // allowed = all
 
 // One rank, given the CPUs it inherited (its affinity when the launcher starts).
 //  * inherited == all the topology's CPUs: the node-wide plan, entry local_rank.
@@ -78,6 +55,6 @@ NodePlan plan_node(const Topology& topo, long local_size, const BindPolicy& p); 
 //    so; when it asks for less, the node-wide plan's entry is used if it lies inside the
 //    inherited set, otherwise the inherited set is kept. A rank never leaves its inherited set.
 Placement place_rank(const Topology& topo, const Bitmap& inherited, long local_rank, long local_size,
-                     const BindPolicy& p);
+                     const PlacementPolicy& p);
 
 }  // namespace socker::topology

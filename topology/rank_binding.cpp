@@ -1,15 +1,15 @@
-#include "rank_binding.hpp"
+#include "topology/rank_binding.hpp"
 
 #include <hwloc.h>
 
 #include <cerrno>
 
-#include "binding_report.hpp"
-#include "error.hpp"
+#include "base/error.hpp"
+#include "topology/binding_report.hpp"
 
 namespace socker::topology {
 
-RankBinding bind_rank(const Topology& topo, const Bitmap& inherited, const ResolvedPolicy& policy,
+RankBinding bind_rank(const Topology& topo, const Bitmap& inherited, const ResolvedPlacement& policy,
                       const EnvMap& env, const std::string& hostname, long rank, long local_rank,
                       long local_size) {
     RankBinding out;
@@ -19,11 +19,11 @@ RankBinding bind_rank(const Topology& topo, const Bitmap& inherited, const Resol
     Placement pl = place_rank(topo, inherited, local_rank, local_size, policy.policy);
     for (auto& t : pl.trace) out.trace.push_back(std::move(t));
     out.report = report_line(topo, rank, local_rank, local_size, hostname, pl, policy.policy);
-    const BindPolicy& p = policy.policy;
+    const PlacementPolicy& p = policy.policy;
     if (p.bind != BindKind::None || p.membind != MemBind::None) {
-        launcher::CpuBinding b;
+        CpuBinding b;
         b.cpus = pl.cpus.list();
-        b.membind = to_string(p.membind);
+        b.membind = p.membind;
         if (p.membind != MemBind::None) {
             if (pl.numa.empty())
                 throw Error(Exit::Usage, std::string("membind=") + to_string(p.membind), b.cpus, 0,
@@ -31,7 +31,7 @@ RankBinding bind_rank(const Topology& topo, const Bitmap& inherited, const Resol
             b.mems = pl.numa.list();
         }
         std::string what = "cpus " + b.cpus;
-        if (!b.mems.empty()) what += ", memory " + b.membind + " on NUMA " + b.mems;
+        if (!b.mems.empty()) what += std::string(", memory ") + to_string(b.membind) + " on NUMA " + b.mems;
         out.trace.push_back(std::move(what));
         out.binding = std::move(b);
     }
@@ -50,9 +50,9 @@ Bitmap current_affinity(const Topology& this_machine) {
     return set;
 }
 
-RankBinding binding_for_rank(const BindingOptions& cli, const EnvMap& env, const Policy& admin,
+RankBinding binding_for_rank(const PlacementRequest& cli, const EnvMap& env, const std::vector<NodeDefaults>& sections,
                              const std::string& hostname, long rank, long local_rank, long local_size) {
-    const ResolvedPolicy policy = resolve_policy(cli, env, admin, hostname);
+    const ResolvedPlacement policy = resolve_placement(cli, env, sections, hostname);
     if (policy.policy.bind == BindKind::None && policy.policy.membind == MemBind::None && !cli.report) {
         RankBinding out;
         out.source = policy.summary();

@@ -1,4 +1,4 @@
-#include "topology.hpp"
+#include "topology/topology.hpp"
 
 #include <hwloc.h>
 
@@ -8,13 +8,12 @@
 #include <new>
 #include <sstream>
 
-#include "error.hpp"
+#include "base/cpulist.hpp"
+#include "base/error.hpp"
 
 namespace socker::topology {
 
 namespace {
-
-constexpr unsigned kMaxIndex = 65535;  // no Linux machine numbers CPUs this high
 
 hwloc_bitmap_t alloc_bitmap() {
     hwloc_bitmap_t b = hwloc_bitmap_alloc();
@@ -66,34 +65,7 @@ Bitmap Bitmap::copy_of(const hwloc_bitmap_s* raw) {
 
 Bitmap Bitmap::parse_list(const std::string& text, const std::string& what) {
     Bitmap out;
-    auto bad = [&](const std::string& why) -> Error {
-        return Error(Exit::Usage, what, text, 0, why + " (expected a CPU list such as 0-3,8)");
-    };
-    size_t i = 0;
-    auto number = [&]() -> unsigned {
-        if (i >= text.size() || text[i] < '0' || text[i] > '9') throw bad("expected a number");
-        unsigned long v = 0;
-        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-            v = v * 10 + static_cast<unsigned long>(text[i] - '0');
-            if (v > kMaxIndex) throw bad("index above " + std::to_string(kMaxIndex));
-            ++i;
-        }
-        return static_cast<unsigned>(v);
-    };
-    while (i < text.size()) {
-        unsigned lo = number(), hi = lo;
-        if (i < text.size() && text[i] == '-') {
-            ++i;
-            hi = number();
-            if (hi < lo) throw bad("descending range");
-        }
-        check(hwloc_bitmap_set_range(out.b_, lo, static_cast<int>(hi)));
-        if (i < text.size()) {
-            if (text[i] != ',') throw bad(std::string("unexpected character '") + text[i] + "'");
-            ++i;
-            if (i == text.size()) throw bad("trailing comma");
-        }
-    }
+    for (unsigned i : parse_cpu_list(text, what)) check(hwloc_bitmap_set(out.b_, i));
     return out;
 }
 

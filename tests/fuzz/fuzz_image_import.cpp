@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <string>
 
-#include "error.hpp"
-#include "image_store.hpp"
+#include "base/error.hpp"
+#include "image/store.hpp"
 
 namespace fs = std::filesystem;
 using namespace socker;

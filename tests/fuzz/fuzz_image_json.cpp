@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <string>
 
-#include "error.hpp"
-#include "image_formats.hpp"
-#include "image_store.hpp"
+#include "base/error.hpp"
+#include "image/formats.hpp"
+#include "image/store.hpp"
 
 using namespace socker;
 using namespace socker::image;

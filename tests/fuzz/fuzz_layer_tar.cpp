@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <string>
 
-#include "error.hpp"
-#include "image_layer.hpp"
+#include "base/error.hpp"
+#include "image/layer.hpp"
 
 namespace fs = std::filesystem;
 using namespace socker;

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "error.hpp"
-#include "policy.hpp"
+#include "base/error.hpp"
+#include "src/policy.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);

@@ -19,6 +19,11 @@ assert_contains "OMP_NUM_THREADS from cpus-per-rank" "$out" "OMP=1"
 assert_contains "report line" "$out" "socker-mpi[rank 0]: rank 0 (local 0 of 1) on $(hostname -s): cpus 0 numa 0 membind local [B/.]"
 out=$(as_user srun -Q -n 1 -c 2 env OMP_NUM_THREADS=7 $BIN --bind=core --cpus-per-rank=1 $IMG /bin/sh -c "$show" 2>&1)
 assert_contains "a user's OMP_NUM_THREADS wins" "$out" "OMP=7"
+# --bind-to is the placement's own name (--bind=KIND above is its old spelling); --bind with a
+# path is a mount, next to it.
+out=$(as_user srun -Q -n 1 -c 2 $BIN --bind-to=core --cpus-per-rank=1 --bind "$HOME_U:/mnt/h:ro" $IMG /bin/sh -c "$show; test -d /mnt/h && echo BOUND" 2>&1)
+assert_eq "--bind-to=core: the same binding" "0" "$(cpus "$out")"
+assert_contains "--bind PATH next to it is a mount" "$out" "BOUND"
 
 # Environment variables are a lower precedence than the command line.
 out=$(as_user srun -Q -n 1 -c 2 env SOCKER_MPI_BIND=core SOCKER_MPI_CPUS_PER_RANK=1 $BIN $IMG /bin/sh -c "$show" 2>&1)

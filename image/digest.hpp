@@ -1,0 +1,24 @@
+// sha256 (libcrypto): the digests of blobs, layers and image configs.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace socker::image {
+
+class Sha256 {
+public:
+    Sha256();
+    ~Sha256();
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+    void update(const void* p, size_t n);
+    std::string hex();  // finalises
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+std::string sha256_hex(const std::string& data);
+
+}  // namespace socker::image

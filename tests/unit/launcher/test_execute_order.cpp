@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "base/error.hpp"
+#include "launcher/recording_sys.hpp"
+
+namespace socker::launcher {
+
+void RecordingSys::rec(const std::string& s) {
+    std::string name = s.substr(0, s.find(' '));
+    if (!fail_on.empty() && name == fail_on) throw Error(Exit::Io, name, "", EPERM);
+    calls.push_back(s);
+}
+
+namespace {
+
+ContainerSpec sample() {
+    ContainerSpec s;
+    s.runtime_dir = "/var/lib/socker-mpi/mnt";
+    s.layers = {"/store/layers/a"};
+    s.id.uid = 1001;
+    s.id.gid = 1001;
+    s.id.groups = {1001, 27};
+    s.cwd = "/home/alice";
+    s.argv = {"/bin/true"};
+    MountOp proc;
+    proc.kind = MountKind::Proc;
+    proc.target = "/proc";
+    s.mounts.push_back(proc);
+    MountOp home;
+    home.kind = MountKind::Bind;
+    home.source = home.target = "/home/alice";
+    s.mounts.push_back(home);
+    s.binding = CpuBinding{"0-1", "0", topology::MemBind::Local};
+    return s;
+}
+
+size_t pos(const std::vector<std::string>& calls, const std::string& prefix) {
+    auto it = std::find_if(calls.begin(), calls.end(), [&](const std::string& c) { return c.rfind(prefix, 0) == 0; });
+    EXPECT_NE(it, calls.end()) << "missing call " << prefix;
+    return static_cast<size_t>(it - calls.begin());
+}
+
+TEST(ExecuteOrder, UserStoreLayersAreMountedAsTheUsers) {
+    ContainerSpec s = sample();
+    RecordingSys admin;
+    EXPECT_THROW(execute(s, admin), ExecCalled);
+    EXPECT_EQ(admin.calls.at(1), "mount_rootfs /var/lib/socker-mpi/mnt layers=1");
+    s.layers_owned_by_user = true;
+    RecordingSys user;
+    EXPECT_THROW(execute(s, user), ExecCalled);
+    EXPECT_EQ(user.calls.at(1), "mount_rootfs /var/lib/socker-mpi/mnt layers=1 owner=1001");
+}
+
+TEST(ExecuteOrder, PrivilegedStepsInTheRightOrder) {
+    RecordingSys sys;
+    EXPECT_THROW(execute(sample(), sys), ExecCalled);
+    const auto& c = sys.calls;
+    EXPECT_EQ(c.front(), "unshare_mount_namespace");
+    EXPECT_LT(pos(c, "unshare"), pos(c, "mount_rootfs"));
+    EXPECT_LT(pos(c, "mount_rootfs"), pos(c, "mount proc /proc"));
+    EXPECT_LT(pos(c, "mount bind /home/alice"), pos(c, "pivot_root"));
+    EXPECT_LT(pos(c, "pivot_root"), pos(c, "make_root_readonly"));
+    EXPECT_LT(pos(c, "set_binding"), pos(c, "setresuid"));
+    // Bounding set needs CAP_SETPCAP: before the uid changes.
+    EXPECT_LT(pos(c, "drop_bounding_set"), pos(c, "setgroups"));
+    EXPECT_LT(pos(c, "setgroups"), pos(c, "setresgid"));
+    EXPECT_LT(pos(c, "setresgid"), pos(c, "setresuid"));
+    EXPECT_LT(pos(c, "setresuid"), pos(c, "verify_dropped"));
+    EXPECT_LT(pos(c, "verify_dropped"), pos(c, "no_new_privs"));
+    // chdir as the user, exec last.
+    EXPECT_LT(pos(c, "no_new_privs"), pos(c, "chdir"));
+    EXPECT_EQ(c.back(), "exec /bin/true");
+    EXPECT_EQ(c[pos(c, "setresuid")], "setresuid 1001");
+    EXPECT_EQ(c[pos(c, "setgroups")], "setgroups n=2");
+}
+
+TEST(ExecuteOrder, NoBindingCallWithoutBinding) {
+    RecordingSys sys;
+    auto s = sample();
+    s.binding.reset();
+    EXPECT_THROW(execute(s, sys), ExecCalled);
+    for (const auto& c : sys.calls) EXPECT_EQ(c.rfind("set_binding", 0), std::string::npos);
+}
+
+TEST(ExecuteOrder, FailureStopsBeforeIdentityChangeAndNamesTheMount) {
+    RecordingSys sys;
+    sys.fail_on = "mount";
+    try {
+        execute(sample(), sys);
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("proc /proc"), std::string::npos) << e.what();
+    }
+    for (const auto& c : sys.calls) {
+        EXPECT_EQ(c.rfind("setresuid", 0), std::string::npos);
+        EXPECT_EQ(c.rfind("exec", 0), std::string::npos);
+    }
+}
+
+TEST(ExecuteOrder, VerifyFailureNeverReachesExec) {
+    RecordingSys sys;
+    sys.fail_on = "verify_dropped";
+    EXPECT_THROW(execute(sample(), sys), Error);
+    EXPECT_EQ(sys.calls.back(), "setresuid 1001");
+}
+
+}  // namespace
+}  // namespace socker::launcher
