@@ -6,13 +6,15 @@ namespace socker {
 
 Error::Error(Exit code, std::string op, std::string object, int err, std::string detail)
     : std::runtime_error(format(op, object, err, detail, {})),
-      code_(code), op_(std::move(op)), object_(std::move(object)), detail_(std::move(detail)),
+      code_(code),
+      op_(std::move(op)),
+      object_(std::move(object)),
+      detail_(std::move(detail)),
       errno_(err) {}
 
 Error&& Error::with_context(const std::string& ctx) && {
     ctx_ = ctx_.empty() ? ctx : ctx + ": " + ctx_;
-    static_cast<std::runtime_error&>(*this) =
-        std::runtime_error(format(op_, object_, errno_, detail_, ctx_));
+    static_cast<std::runtime_error&>(*this) = std::runtime_error(format(op_, object_, errno_, detail_, ctx_));
     return std::move(*this);
 }
 

@@ -12,12 +12,12 @@ namespace socker {
 // through unchanged (we exec in place); death by signal S shows as 128+S in the shell/Slurm.
 enum class Exit : int {
     Ok = 0,
-    Usage = 64,        // bad command line (EX_USAGE)
-    BadImage = 65,     // unknown, malformed or corrupted image (EX_DATAERR)
-    Internal = 70,     // a bug or an impossible state (EX_SOFTWARE)
-    Io = 74,           // a system call or file operation failed (EX_IOERR)
-    Config = 78,       // admin configuration missing, insecure or malformed (EX_CONFIG)
-    Refused = 77,      // refused by policy or by a security check (EX_NOPERM)
+    Usage = 64,           // bad command line (EX_USAGE)
+    BadImage = 65,        // unknown, malformed or corrupted image (EX_DATAERR)
+    Internal = 70,        // a bug or an impossible state (EX_SOFTWARE)
+    Io = 74,              // a system call or file operation failed (EX_IOERR)
+    Config = 78,          // admin configuration missing, insecure or malformed (EX_CONFIG)
+    Refused = 77,         // refused by policy or by a security check (EX_NOPERM)
     NotExecutable = 126,  // command found in the image but cannot be executed
     NotFound = 127,       // command not found in the image
 };

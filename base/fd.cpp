@@ -4,8 +4,8 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
-#include <climits>
 #include <cerrno>
+#include <climits>
 
 #include "base/error.hpp"
 

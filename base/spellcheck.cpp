@@ -22,7 +22,10 @@ std::optional<std::string> spellcheck(const std::string& word, const std::vector
     size_t best_d = max_distance + 1;
     for (const auto& c : candidates) {
         size_t d = edit_distance(word, c);
-        if (d < best_d) { best_d = d; best = c; }
+        if (d < best_d) {
+            best_d = d;
+            best = c;
+        }
     }
     return best;
 }

@@ -14,7 +14,8 @@ std::vector<std::string> split_list(std::string_view s, char sep, bool trim_item
     for (size_t start = 0; start <= s.size();) {
         size_t end = s.find(sep, start);
         if (end == std::string_view::npos) end = s.size();
-        std::string item = trim_items ? trim(s.substr(start, end - start)) : std::string(s.substr(start, end - start));
+        std::string item =
+            trim_items ? trim(s.substr(start, end - start)) : std::string(s.substr(start, end - start));
         if (!item.empty()) out.push_back(std::move(item));
         start = end + 1;
     }
@@ -30,7 +31,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 std::optional<long> number_after(std::string_view s, std::string_view prefix) {
     if (!starts_with(s, prefix)) return std::nullopt;
     s.remove_prefix(prefix.size());
-    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string_view::npos)
+        return std::nullopt;
     long v = 0;
     for (char c : s) v = v * 10 + (c - '0');
     return v;
@@ -53,7 +55,8 @@ std::string lexically_normal(std::string_view p) {
 
 bool path_under(std::string_view path, std::string_view prefix) {
     if (prefix == "/") return true;
-    return path == prefix || (path.size() > prefix.size() && starts_with(path, prefix) && path[prefix.size()] == '/');
+    return path == prefix ||
+           (path.size() > prefix.size() && starts_with(path, prefix) && path[prefix.size()] == '/');
 }
 
 }  // namespace socker

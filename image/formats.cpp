@@ -90,15 +90,17 @@ bool printable(const std::string& s) {
 }  // namespace
 
 bool is_sha256_hex(std::string_view s) {
-    return s.size() == 64 &&
-           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
 }
 
 std::string digest_hex(const std::string& digest, const std::string& what) {
     auto colon = digest.find(':');
     if (colon == std::string::npos) bad(what, "digest '" + digest.substr(0, 80) + "' has no algorithm");
     std::string alg = digest.substr(0, colon), hex = digest.substr(colon + 1);
-    if (alg != "sha256") bad(what, "digest algorithm '" + alg.substr(0, 20) + "' not supported (sha256 only)");
+    if (alg != "sha256")
+        bad(what, "digest algorithm '" + alg.substr(0, 20) + "' not supported (sha256 only)");
     if (!is_sha256_hex(hex)) bad(what, "malformed digest '" + digest.substr(0, 80) + "'");
     return hex;
 }
@@ -235,7 +237,8 @@ OciManifest parse_oci_manifest(const std::string& text, const std::string& origi
         for (const auto& l : *ls) {
             Descriptor d = parse_descriptor(l, origin + " layer");
             if (!is_layer_media_type(d.media_type))
-                bad(origin, "layer " + d.digest.substr(0, 12) + " has media type '" + d.media_type.substr(0, 100) +
+                bad(origin, "layer " + d.digest.substr(0, 12) + " has media type '" +
+                                d.media_type.substr(0, 100) +
                                 "' (foreign, encrypted or unknown layers are not supported)");
             m.layers.push_back(std::move(d));
         }
@@ -259,10 +262,12 @@ const Descriptor& select_by_ref(const OciIndex& idx, const std::string& tag, con
     std::string names;
     for (const auto& d : idx.manifests) {
         const std::string r = d.ref_name();
-        if (!tag.empty() && (r == tag || (r.size() > tag.size() && r.compare(r.size() - tag.size(), tag.size(), tag) == 0 &&
-                                          r[r.size() - tag.size() - 1] == ':')))
+        if (!tag.empty() &&
+            (r == tag || (r.size() > tag.size() && r.compare(r.size() - tag.size(), tag.size(), tag) == 0 &&
+                          r[r.size() - tag.size() - 1] == ':')))
             hits.push_back(&d);
-        if (names.size() < 400 && printable(r)) names += (names.empty() ? "" : ", ") + (r.empty() ? "<unnamed>" : r);
+        if (names.size() < 400 && printable(r))
+            names += (names.empty() ? "" : ", ") + (r.empty() ? "<unnamed>" : r);
     }
     if (tag.empty() && idx.manifests.size() == 1) return idx.manifests[0];
     if (hits.size() == 1) return *hits[0];
@@ -270,8 +275,8 @@ const Descriptor& select_by_ref(const OciIndex& idx, const std::string& tag, con
     if (tag.empty())
         bad(origin, "holds " + std::to_string(idx.manifests.size()) + " images (" + names +
                         "): choose one with layout:DIR:TAG");
-    bad(origin, (hits.empty() ? "has no image named '" : "has several images named '") + tag + "' (present: " +
-                    names + ")");
+    bad(origin, (hits.empty() ? "has no image named '" : "has several images named '") + tag +
+                    "' (present: " + names + ")");
 }
 
 std::string host_architecture() {
@@ -320,9 +325,11 @@ ParsedConfig parse_image_config(const std::string& text, const std::string& orig
     if (!r || !r->is_object()) bad(origin, "rootfs missing");
     if (const json* t = member(*r, "type"); t && (!t->is_string() || t->get<std::string>() != "layers"))
         bad(origin, "rootfs.type is not 'layers'");
-    for (const auto& d : opt_strings(*r, "diff_ids", origin)) p.diff_ids.push_back(digest_hex(d, origin + " diff_ids"));
+    for (const auto& d : opt_strings(*r, "diff_ids", origin))
+        p.diff_ids.push_back(digest_hex(d, origin + " diff_ids"));
     if (p.diff_ids.empty()) bad(origin, "rootfs.diff_ids is empty");
-    if (!p.os.empty() && p.os != "linux") bad(origin, "image is for os '" + p.os.substr(0, 40) + "', not linux");
+    if (!p.os.empty() && p.os != "linux")
+        bad(origin, "image is for os '" + p.os.substr(0, 40) + "', not linux");
     return p;
 }
 

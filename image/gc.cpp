@@ -152,7 +152,8 @@ RemoveResult remove_image(const std::string& store_root, const ImageName& name, 
     {
         FileLock meta(p.meta_lock());
         auto id = read_hex_file(p.ref(name));
-        if (!id || !exists_nofollow(p.record(*id))) Store(store_root).find(name);  // throws, with a suggestion
+        if (!id || !exists_nofollow(p.record(*id)))
+            Store(store_root).find(name);  // throws, with a suggestion
         rec = record_from_json(read_store_file(p.record(*id)), p.record(*id));
         if (::unlink(p.ref(name).c_str()) != 0) throw_errno("unlink", p.ref(name), errno);
         rec.names.erase(std::remove(rec.names.begin(), rec.names.end(), name.str()), rec.names.end());

@@ -13,11 +13,11 @@ struct GcOptions {
 };
 
 struct RemoveResult {
-    bool record_removed = false;      // false: the image keeps other names
+    bool record_removed = false;  // false: the image keeps other names
     unsigned layers_removed = 0;
     unsigned long long bytes_freed = 0;
-    unsigned layers_in_use = 0;       // kept: running containers on this node stack them
-    unsigned containers = 0;          // ... that many
+    unsigned layers_in_use = 0;  // kept: running containers on this node stack them
+    unsigned containers = 0;     // ... that many
 };
 RemoveResult remove_image(const std::string& store_root, const ImageName& name, const GcOptions& opt = {});
 
@@ -26,7 +26,7 @@ RemoveResult remove_image(const std::string& store_root, const ImageName& name, 
 struct GcResult {
     unsigned layers_removed = 0;
     unsigned tmp_removed = 0;
-    unsigned layers_in_use = 0;       // no image lists them, but running containers stack them
+    unsigned layers_in_use = 0;  // no image lists them, but running containers stack them
 };
 GcResult collect_garbage(const std::string& store_root, const GcOptions& opt = {});
 

@@ -51,10 +51,10 @@ struct LayerOutcome {
     bool reused = false;
 };
 
-struct Collected {  // what a single pass over an image archive found
-    std::map<std::string, std::string> small;          // path -> JSON (or other small) content
-    std::map<std::string, LayerOutcome> layers;        // path -> unpacked (or already stored) layer
-    std::map<std::string, std::string> links;          // path -> target path (symlinks, hard links)
+struct Collected {                               // what a single pass over an image archive found
+    std::map<std::string, std::string> small;    // path -> JSON (or other small) content
+    std::map<std::string, LayerOutcome> layers;  // path -> unpacked (or already stored) layer
+    std::map<std::string, std::string> links;    // path -> target path (symlinks, hard links)
 };
 
 std::string parent_of(const std::string& p) {
@@ -103,8 +103,8 @@ bool ends_with(const std::string& s, const char* suffix) {
 // The first entry of the stream decides: image archives hold only names like these, rootfs
 // tarballs start with "./" or a directory.
 bool image_archive_path(const std::string& p, bool is_dir) {
-    static const std::set<std::string> fixed = {"manifest.json", "repositories", "index.json", "oci-layout",
-                                                "blobs", "blobs/sha256"};
+    static const std::set<std::string> fixed = {"manifest.json", "repositories", "index.json",
+                                                "oci-layout",    "blobs",        "blobs/sha256"};
     if (fixed.count(p)) return true;
     if (p.rfind("blobs/sha256/", 0) == 0) return p.size() == 13 + 64 && hex64_at(p, 13);
     const auto slash = p.find('/');
@@ -115,7 +115,8 @@ bool image_archive_path(const std::string& p, bool is_dir) {
         return false;
     }
     const std::string rest = p.substr(slash);
-    return p.find('/', slash + 1) == std::string::npos && (rest == "/VERSION" || rest == "/json" || rest == "/layer.tar");
+    return p.find('/', slash + 1) == std::string::npos &&
+           (rest == "/VERSION" || rest == "/json" || rest == "/layer.tar");
 }
 
 // After the fact: a "rootfs" that is an image archive: a valid manifest.json whose config file
@@ -145,8 +146,8 @@ bool looks_like_image_archive(const std::string& dir) {
 
 bool metadata_name(const std::string& p) {
     const std::string base = p.substr(p.rfind('/') + 1);
-    return base == "manifest.json" || base == "repositories" || base == "index.json" || base == "oci-layout" ||
-           base == "json" || base == "VERSION" ||
+    return base == "manifest.json" || base == "repositories" || base == "index.json" ||
+           base == "oci-layout" || base == "json" || base == "VERSION" ||
            (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0);
 }
 
@@ -229,8 +230,8 @@ public:
                             " (corrupted or tampered blob)");
         if (trusted && r.digests.plain != key)
             throw Error(Exit::BadImage, "verify", label, 0,
-                        "uncompressed content is sha256:" + r.digests.plain + ", the image config says sha256:" + key +
-                            " (corrupted or tampered layer)");
+                        "uncompressed content is sha256:" + r.digests.plain +
+                            ", the image config says sha256:" + key + " (corrupted or tampered layer)");
         // Publishing needs the bucket of the diff id. Keep the key's bucket while taking it if
         // possible (others waiting on the key then find the layer or its alias); never block on a
         // second lock while holding one.
@@ -277,8 +278,8 @@ public:
 
 private:
     // Caller holds the bucket lock of the digests involved.
-    LayerOutcome reuse(ByteSource& src, const std::string& label, const std::string& key, const std::string& diff,
-                       bool trusted, const std::string& expect_blob) {
+    LayerOutcome reuse(ByteSource& src, const std::string& label, const std::string& key,
+                       const std::string& diff, bool trusted, const std::string& expect_blob) {
         mark_used(diff);
         LayerOutcome o;
         if (trusted) {
@@ -322,8 +323,7 @@ private:
                          {"tar_bytes", r.digests.plain_bytes},
                          {"imported", now_rfc3339()}};
             write_atomically(p_.layer_info(d), info.dump() + "\n");
-            if (::rename(dir.c_str(), p_.layer(d).c_str()) != 0)
-                throw_errno("rename", p_.layer(d), errno);
+            if (::rename(dir.c_str(), p_.layer(d).c_str()) != 0) throw_errno("rename", p_.layer(d), errno);
             published_.push_back(d);
         }
         if (r.digests.compressed && !exists_nofollow(p_.alias(r.digests.raw)))
@@ -351,12 +351,12 @@ struct Resolved {  // an image found in a source, verified
     std::string format, manifest_digest;
 };
 
-
 // OCI: index -> (nested indexes) -> manifest -> config + layers. `read_blob` returns a verified
 // JSON blob; `layer` ingests a layer blob given its descriptor and the diff id from the config.
-Resolved resolve_oci(const std::string& index_text, const std::string& tag, const std::string& where,
-                     const std::function<std::string(const formats::Descriptor&, const std::string&)>& read_blob,
-                     const std::function<LayerOutcome(const formats::Descriptor&, const std::string&, size_t)>& layer) {
+Resolved resolve_oci(
+    const std::string& index_text, const std::string& tag, const std::string& where,
+    const std::function<std::string(const formats::Descriptor&, const std::string&)>& read_blob,
+    const std::function<LayerOutcome(const formats::Descriptor&, const std::string&, size_t)>& layer) {
     using namespace formats;
     const std::string idx_origin = where + "/index.json";
     OciIndex idx = parse_oci_index(index_text, idx_origin);
@@ -373,7 +373,8 @@ Resolved resolve_oci(const std::string& index_text, const std::string& tag, cons
             continue;
         }
         if (k != DocKind::Manifest)
-            throw Error(Exit::BadImage, "image", origin, 0, "unsupported media type '" + d.media_type.substr(0, 80) + "'");
+            throw Error(Exit::BadImage, "image", origin, 0,
+                        "unsupported media type '" + d.media_type.substr(0, 80) + "'");
         break;
     }
     Resolved r;
@@ -397,14 +398,16 @@ Resolved resolve_oci(const std::string& index_text, const std::string& tag, cons
     return r;
 }
 
-std::string verified_json(const std::string& content, const formats::Descriptor& d, const std::string& origin) {
+std::string verified_json(const std::string& content, const formats::Descriptor& d,
+                          const std::string& origin) {
     if (sha256_hex(content) != d.digest)
         throw Error(Exit::BadImage, "verify", origin, 0,
                     "content is sha256:" + sha256_hex(content) + ", expected sha256:" + d.digest +
                         " (corrupted or tampered blob)");
     if (d.size >= 0 && static_cast<unsigned long long>(d.size) != content.size())
         throw Error(Exit::BadImage, "verify", origin, 0,
-                    "size " + std::to_string(content.size()) + " differs from the descriptor's " + std::to_string(d.size));
+                    "size " + std::to_string(content.size()) + " differs from the descriptor's " +
+                        std::to_string(d.size));
     return content;
 }
 
@@ -415,12 +418,14 @@ Resolved resolve_docker(const Collected& c, const ImageName& name, const std::st
     const std::string cfg_path = resolve_links(c, e.config);
     auto cfg = c.small.find(cfg_path);
     if (cfg == c.small.end())
-        throw Error(Exit::BadImage, "image", where, 0, "config " + e.config + " named by manifest.json is missing");
+        throw Error(Exit::BadImage, "image", where, 0,
+                    "config " + e.config + " named by manifest.json is missing");
     r.config_text = cfg->second;
     r.id = sha256_hex(r.config_text);
     // Config files are named after their digest ("<hex>.json", "blobs/sha256/<hex>").
     std::string base = cfg_path.substr(cfg_path.rfind('/') + 1);
-    if (base.size() >= 64 && hex64_at(base, 0) && base.substr(0, 64) != r.id && (base.size() == 64 || base.substr(64) == ".json"))
+    if (base.size() >= 64 && hex64_at(base, 0) && base.substr(0, 64) != r.id &&
+        (base.size() == 64 || base.substr(64) == ".json"))
         throw Error(Exit::BadImage, "verify", where + ": " + e.config, 0,
                     "content is sha256:" + r.id + " (corrupted or tampered config)");
     r.config = formats::parse_image_config(r.config_text, where + ": " + e.config);
@@ -431,11 +436,12 @@ Resolved resolve_docker(const Collected& c, const ImageName& name, const std::st
     for (size_t i = 0; i < e.layers.size(); ++i) {
         auto it = c.layers.find(resolve_links(c, e.layers[i]));
         if (it == c.layers.end())
-            throw Error(Exit::BadImage, "image", where, 0, "layer " + e.layers[i] + " named by manifest.json is missing");
+            throw Error(Exit::BadImage, "image", where, 0,
+                        "layer " + e.layers[i] + " named by manifest.json is missing");
         if (it->second.diff != r.config.diff_ids[i])
             throw Error(Exit::BadImage, "verify", where + ": " + e.layers[i], 0,
-                        "content is sha256:" + it->second.diff + ", the config says sha256:" + r.config.diff_ids[i] +
-                            " (corrupted or tampered layer)");
+                        "content is sha256:" + it->second.diff + ", the config says sha256:" +
+                            r.config.diff_ids[i] + " (corrupted or tampered layer)");
         r.layers.push_back(it->second.diff);
     }
     r.format = "docker-archive";
@@ -527,13 +533,15 @@ Resolved import_stream(Importer& imp, const ImportSource& src, const ImageName& 
     if (c.small.count("index.json")) {
         auto read_blob = [&](const formats::Descriptor& d, const std::string& origin) {
             auto it = c.small.find("blobs/sha256/" + d.digest);
-            if (it == c.small.end()) throw Error(Exit::BadImage, "image", origin, 0, "blob missing from the archive");
+            if (it == c.small.end())
+                throw Error(Exit::BadImage, "image", origin, 0, "blob missing from the archive");
             return verified_json(it->second, d, origin);
         };
         auto layer = [&](const formats::Descriptor& d, const std::string&, size_t) {
             auto it = c.layers.find("blobs/sha256/" + d.digest);
             if (it == c.layers.end())
-                throw Error(Exit::BadImage, "image", src.label, 0, "layer blob " + short_id(d.digest) + " missing");
+                throw Error(Exit::BadImage, "image", src.label, 0,
+                            "layer blob " + short_id(d.digest) + " missing");
             return it->second;
         };
         return resolve_oci(c.small.at("index.json"), "", src.label, read_blob, layer);
@@ -542,8 +550,9 @@ Resolved import_stream(Importer& imp, const ImportSource& src, const ImageName& 
         *retry = StreamMode::Rootfs;
         return {};
     }
-    throw Error(Exit::BadImage, "import", src.label, 0,
-                "not a docker-archive (no manifest.json), an OCI archive (no index.json) or a rootfs tarball");
+    throw Error(
+        Exit::BadImage, "import", src.label, 0,
+        "not a docker-archive (no manifest.json), an OCI archive (no index.json) or a rootfs tarball");
 }
 
 Resolved import_layout(Importer& imp, const ImportSource& src, const std::function<void(size_t)>& on_read) {
@@ -564,7 +573,8 @@ Resolved import_layout(Importer& imp, const ImportSource& src, const std::functi
             throw Error(Exit::BadImage, "image", src.label + "/oci-layout", 0, "no imageLayoutVersion");
     }
     const Fd idx(open_rel("index.json"));
-    const std::string index_text = read_fd(idx.get(), src.label + "/index.json", formats::kMaxJsonBytes, Exit::BadImage);
+    const std::string index_text =
+        read_fd(idx.get(), src.label + "/index.json", formats::kMaxJsonBytes, Exit::BadImage);
     auto read_blob = [&](const formats::Descriptor& d, const std::string& origin) {
         const Fd f(open_rel("blobs/sha256/" + d.digest));
         return verified_json(read_fd(f.get(), origin, formats::kMaxJsonBytes, Exit::BadImage), d, origin);
@@ -574,7 +584,8 @@ Resolved import_layout(Importer& imp, const ImportSource& src, const std::functi
         struct stat st {};
         if (::fstat(f.get(), &st) == 0 && d.size >= 0 && st.st_size != d.size)
             throw Error(Exit::BadImage, "verify", src.label + " layer " + short_id(d.digest), 0,
-                        "size " + std::to_string(st.st_size) + " differs from the manifest's " + std::to_string(d.size));
+                        "size " + std::to_string(st.st_size) + " differs from the manifest's " +
+                            std::to_string(d.size));
         FdSource fs(f.get(), src.label + " layer " + std::to_string(i + 1), on_read);
         return imp.ingest(fs, src.label + " layer " + short_id(d.digest), diff, true, d.digest);
     };
@@ -623,7 +634,8 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
     // A layer listed twice adds nothing the upper copy does not: keep the topmost occurrence
     // (overlayfs refuses the same lower directory twice).
     for (auto it = r.layers.rbegin(); it != r.layers.rend(); ++it)
-        if (std::find(rec.layers.begin(), rec.layers.end(), *it) == rec.layers.end()) rec.layers.insert(rec.layers.begin(), *it);
+        if (std::find(rec.layers.begin(), rec.layers.end(), *it) == rec.layers.end())
+            rec.layers.insert(rec.layers.begin(), *it);
     rec.config = r.config.config;
     rec.created = r.config.created.empty() ? now_rfc3339() : r.config.created;
     rec.format = r.format;
@@ -636,7 +648,8 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
     {
         FileLock meta(p.meta_lock());
         for (const auto& l : rec.layers)
-            if (!store.layer_present(l)) throw Error(Exit::Internal, "import", src.label, 0, "layer " + l + " vanished");
+            if (!store.layer_present(l))
+                throw Error(Exit::Internal, "import", src.label, 0, "layer " + l + " vanished");
         const std::string rec_path = p.record(rec.id);
         if (exists_nofollow(rec_path)) {
             auto old = record_from_json(read_store_file(rec_path), rec_path);
@@ -647,9 +660,11 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
         // If the name pointed at another image, that image loses the name (and goes when it
         // has no name left).
         const std::string ref_path = p.ref(name);
-        if (auto old_id = read_hex_file(ref_path); old_id && *old_id != rec.id && exists_nofollow(p.record(*old_id))) {
+        if (auto old_id = read_hex_file(ref_path);
+            old_id && *old_id != rec.id && exists_nofollow(p.record(*old_id))) {
             auto other = record_from_json(read_store_file(p.record(*old_id)), p.record(*old_id));
-            other.names.erase(std::remove(other.names.begin(), other.names.end(), name.str()), other.names.end());
+            other.names.erase(std::remove(other.names.begin(), other.names.end(), name.str()),
+                              other.names.end());
             if (other.names.empty()) {
                 ::unlink(p.record(*old_id).c_str());
                 orphaned.push_back(other);

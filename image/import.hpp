@@ -14,17 +14,17 @@ namespace socker::image {
 
 // Where an image comes from. Exactly one of fd and open_layout is set.
 struct ImportSource {
-    std::string label;             // for messages: the file, "-", "layout:DIR"
+    std::string label;  // for messages: the file, "-", "layout:DIR"
     // A stream (regular file, pipe, stdin): a docker-archive, an OCI layout in a tar
     // (oci-archive, docker save >= 25) or a plain rootfs tarball; the outer tar may be
     // compressed. Detected from the content.
     int fd = -1;
-    bool seekable = false;         // a regular file: a misdetected rootfs can be re-read
-    unsigned long long size = 0;   // bytes when known (progress)
+    bool seekable = false;        // a regular file: a misdetected rootfs can be re-read
+    unsigned long long size = 0;  // bytes when known (progress)
     // An OCI image layout directory: opens "index.json", "blobs/sha256/<hex>" relative to it,
     // for reading (the command opens them as the invoking user). Returns an fd or throws.
     std::function<int(const std::string& rel)> open_layout;
-    std::string layout_tag;        // org.opencontainers.image.ref.name to select; "" = the only one
+    std::string layout_tag;  // org.opencontainers.image.ref.name to select; "" = the only one
 };
 
 struct ImportProgress {
@@ -43,7 +43,7 @@ struct ImportLimits {
 
 struct ImportOptions {
     std::function<void(const ImportProgress&)> progress;
-    std::string xattr_ns;  // overlay xattr namespace: "" = trusted as root, user otherwise
+    std::string xattr_ns;   // overlay xattr namespace: "" = trusted as root, user otherwise
     std::string node_lock;  // node_lock_path() of this store: garbage collection honours launches
     ImportLimits limits;
 };
@@ -54,8 +54,8 @@ struct ImportResult {
     unsigned layers_reused = 0;    // layers already stored (not written again)
     double seconds = 0;
     unsigned long long bytes_read = 0;
-    unsigned long dropped = 0;       // device nodes, FIFOs, sockets left out
-    unsigned long suid_cleared = 0;  // setuid/setgid bits cleared
+    unsigned long dropped = 0;          // device nodes, FIFOs, sockets left out
+    unsigned long suid_cleared = 0;     // setuid/setgid bits cleared
     std::vector<std::string> replaced;  // images that lost their last name to this import
 };
 // Needs write access to the store root (root for the admin store). Throws Error:

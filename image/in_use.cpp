@@ -35,7 +35,8 @@ std::vector<std::vector<std::string>> overlays_in_mountinfo(const std::string& m
         std::istringstream l(source.substr(11));
         std::string id;
         while (std::getline(l, id, ','))
-            if (id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos) layers.push_back(id);
+            if (id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos)
+                layers.push_back(id);
         out.push_back(std::move(layers));
     }
     return out;
@@ -52,7 +53,8 @@ unsigned InUse::containers_using(const std::vector<std::string>& layer_ids) cons
     unsigned n = 0;
     for (const auto& c : containers) {
         bool uses = false;
-        for (const auto& l : layer_ids) uses = uses || std::find(c.begin(), c.end(), l.substr(0, 16)) != c.end();
+        for (const auto& l : layer_ids)
+            uses = uses || std::find(c.begin(), c.end(), l.substr(0, 16)) != c.end();
         n += uses ? 1 : 0;
     }
     return n;

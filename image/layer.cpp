@@ -1,7 +1,6 @@
 #include "image/layer.hpp"
 
 #include <archive.h>
-
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -127,8 +126,9 @@ la_ssize_t plain_read_cb(archive* a, void* ctx, const void** buf) {
             return 0;
         }
         if (r < ARCHIVE_WARN) {
-            archive_set_error(a, archive_errno(g->raw) ? archive_errno(g->raw) : EIO, "%s",
-                              archive_error_string(g->raw) ? archive_error_string(g->raw) : "decompression failed");
+            archive_set_error(
+                a, archive_errno(g->raw) ? archive_errno(g->raw) : EIO, "%s",
+                archive_error_string(g->raw) ? archive_error_string(g->raw) : "decompression failed");
             return -1;
         }
         if (size == 0) continue;
@@ -138,10 +138,11 @@ la_ssize_t plain_read_cb(archive* a, void* ctx, const void** buf) {
         if (g->compressed && g->max_ratio > 0 && g->plain_bytes > kRatioFloor &&
             static_cast<double>(g->plain_bytes) > g->max_ratio * static_cast<double>(g->raw_bytes)) {
             char msg[160];
-            std::snprintf(msg, sizeof msg, "%llu bytes from %llu stored: compression ratio above import_max_ratio = %g",
+            std::snprintf(msg, sizeof msg,
+                          "%llu bytes from %llu stored: compression ratio above import_max_ratio = %g",
                           g->plain_bytes, g->raw_bytes, g->max_ratio);
-            g->error = std::make_exception_ptr(
-                Error(Exit::BadImage, "decompress", g->label, 0, std::string(msg) + " (a decompression bomb?)"));
+            g->error = std::make_exception_ptr(Error(Exit::BadImage, "decompress", g->label, 0,
+                                                     std::string(msg) + " (a decompression bomb?)"));
             archive_set_error(a, EFBIG, "compression ratio limit");
             return -1;
         }
@@ -176,8 +177,10 @@ TarStream::TarStream(ByteSource& src, std::string label)
     archive_entry* e = nullptr;
     int r = archive_read_next_header(raw, &e);
     if (glue_->error) std::rethrow_exception(glue_->error);
-    if (r == ARCHIVE_EOF) glue_->raw_eof = true;
-    else if (r < ARCHIVE_WARN) throw Error(Exit::BadImage, "read", label_, 0, msg(raw));
+    if (r == ARCHIVE_EOF)
+        glue_->raw_eof = true;
+    else if (r < ARCHIVE_WARN)
+        throw Error(Exit::BadImage, "read", label_, 0, msg(raw));
     glue_->compressed = archive_filter_code(raw, 0) != ARCHIVE_FILTER_NONE;
     archive_read_support_format_tar(tar);
     archive_read_support_format_empty(tar);
@@ -238,7 +241,8 @@ void ImportBudget::add_file(const std::string& what) {
 
 void TarStream::fail(archive* a, const std::string& what) {
     if (glue_->error) std::rethrow_exception(glue_->error);
-    throw Error(Exit::BadImage, "read", what, 0, archive_error_string(a) ? archive_error_string(a) : "truncated");
+    throw Error(Exit::BadImage, "read", what, 0,
+                archive_error_string(a) ? archive_error_string(a) : "truncated");
 }
 
 StreamDigests digest_layer(ByteSource& src, const std::string& label) {
@@ -328,7 +332,8 @@ void mark_opaque(int rootfd, const std::string& dir, const std::string& xattr, c
 
 }  // namespace
 
-UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& dest, const UnpackOptions& opt) {
+UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& dest,
+                           const UnpackOptions& opt) {
     const bool root = ::geteuid() == 0;
     const std::string ns = opt.xattr_ns.empty() ? (root ? "trusted" : "user") : opt.xattr_ns;
     const std::string opaque_xattr = ns + ".overlay.opaque";
@@ -359,13 +364,16 @@ UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& d
             if (base == ".wh..wh..opq") {
                 mark_opaque(rootfd.get(), dir, opaque_xattr, what);
                 ++st.files;
-            } else if (base.rfind(".wh..wh.", 0) == 0 || base == ".wh." || base == ".wh.." || base == ".wh...") {
+            } else if (base.rfind(".wh..wh.", 0) == 0 || base == ".wh." || base == ".wh.." ||
+                       base == ".wh...") {
                 ++st.dropped;  // AUFS bookkeeping, or a whiteout of nothing
             } else {
                 const std::string victim = base.substr(4);
                 Fd parent(open_dir_beneath(rootfd.get(), dir, true, what));
-                if (::mknodat(parent.get(), victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0 && errno != EEXIST)
-                    throw_errno("create whiteout", what, errno, is_space_error(errno) ? Exit::Io : Exit::BadImage);
+                if (::mknodat(parent.get(), victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0 &&
+                    errno != EEXIST)
+                    throw_errno("create whiteout", what, errno,
+                                is_space_error(errno) ? Exit::Io : Exit::BadImage);
                 whiteouts.insert(dir.empty() ? victim : dir + "/" + victim);
                 ++st.files;
             }
@@ -375,7 +383,8 @@ UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& d
         const auto type = archive_entry_filetype(e);
         if (const char* hl = archive_entry_hardlink(e)) {
             const std::string target = formats::normalize_archive_path(hl, what + " (hard link target)");
-            if (target.empty()) throw Error(Exit::BadImage, "refused", what, 0, "hard link to the layer root");
+            if (target.empty())
+                throw Error(Exit::BadImage, "refused", what, 0, "hard link to the layer root");
             if (dropped.count(target)) {
                 ++st.dropped;
                 dropped.insert(path);
@@ -421,7 +430,8 @@ UnpackStats unpack_entries(TarStream& ts, archive_entry* e, const std::string& d
     return st;
 }
 
-LayerResult unpack_layer(ByteSource& src, const std::string& dest, const std::string& label, const UnpackOptions& opt) {
+LayerResult unpack_layer(ByteSource& src, const std::string& dest, const std::string& label,
+                         const UnpackOptions& opt) {
     TarStream ts(src, label);
     if (opt.budget) ts.limit_ratio(opt.budget->limits().max_ratio);
     archive_entry* first = ts.next();

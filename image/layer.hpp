@@ -136,8 +136,8 @@ private:
 };
 
 struct UnpackOptions {
-    std::string xattr_ns;  // "trusted" or "user"; "" = by euid
-    bool restore_owner = true;  // numeric uid/gid from the tar, when root
+    std::string xattr_ns;            // "trusted" or "user"; "" = by euid
+    bool restore_owner = true;       // numeric uid/gid from the tar, when root
     ImportBudget* budget = nullptr;  // limits of the whole import (nullptr: none)
 };
 struct UnpackStats {

@@ -53,9 +53,13 @@ struct Paths {
     // For ensure_image: 256 buckets by the name's hash (a fixed set of lock files, never removed,
     // so no waiter can hold a lock on an unlinked file); never the layer buckets, which the
     // import it serialises takes itself.
-    std::string name_lock(const ImageName& n) const { return root + "/locks/name-" + sha256_hex(n.str()).substr(0, 2); }
+    std::string name_lock(const ImageName& n) const {
+        return root + "/locks/name-" + sha256_hex(n.str()).substr(0, 2);
+    }
     // "<exit code>\n<message>" of the last failed ensure_image import of a name.
-    std::string failed_note(const ImageName& n) const { return root + "/locks/failed-" + sha256_hex(n.str()); }
+    std::string failed_note(const ImageName& n) const {
+        return root + "/locks/failed-" + sha256_hex(n.str());
+    }
     std::string tmp() const { return root + "/tmp"; }
 };
 

@@ -9,7 +9,8 @@
 namespace socker::image {
 
 const std::vector<std::string_view>& image_file_suffixes() {
-    static const std::vector<std::string_view> v = {".tar.gz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tgz", ".tar", ".oci"};
+    static const std::vector<std::string_view> v = {".tar.gz", ".tar.zst", ".tar.xz", ".tar.bz2",
+                                                    ".tgz",    ".tar",     ".oci"};
     return v;
 }
 
@@ -22,11 +23,11 @@ bool looks_like_image_file(std::string_view name) {
 bool valid_tag(std::string_view t) {
     if (t.empty() || t.size() > 128 || t[0] == '.' || t[0] == '-') return false;
     for (char c : t)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
             return false;
     return true;
 }
-
 
 ImageName parse_image_name(const std::string& s) {
     if (s.empty()) throw_usage("empty image name");
@@ -52,7 +53,8 @@ ImageName parse_image_name(const std::string& s) {
     };
     const auto colon = s.find(':');
     const std::string_view repo = std::string_view(s).substr(0, colon);
-    const std::string_view tag = colon == std::string::npos ? std::string_view("latest") : std::string_view(s).substr(colon + 1);
+    const std::string_view tag =
+        colon == std::string::npos ? std::string_view("latest") : std::string_view(s).substr(colon + 1);
     if (!valid_repo(repo) || !valid_tag(tag))
         throw_usage("invalid image name '" + s + "' (expected NAME[:TAG], NAME of lowercase [a-z0-9._-/])");
     return {std::string(repo), std::string(tag)};
@@ -83,7 +85,8 @@ ImageName name_for_file(const FileIdentity& f) {
     }
     if (stem.empty()) stem = "image";
     std::string id = f.path;
-    for (unsigned long long v : {f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns}) id += '\0' + std::to_string(v);
+    for (unsigned long long v : {f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns})
+        id += '\0' + std::to_string(v);
     return parse_image_name("file/" + stem + ":" + sha256_hex(id).substr(0, 24));
 }
 

@@ -19,11 +19,11 @@ struct ImageRecord {
     std::vector<std::string> names;   // NAME:TAG pointing at it
     std::vector<std::string> layers;  // diff ids (sha256 hex), lowest first
     ImageConfig config;
-    std::string created;              // RFC 3339, from the image or the import time
-    std::string format;               // rootfs | docker-archive | oci
-    std::string manifest_digest;      // sha256 hex of the OCI manifest, when there was one
+    std::string created;          // RFC 3339, from the image or the import time
+    std::string format;           // rootfs | docker-archive | oci
+    std::string manifest_digest;  // sha256 hex of the OCI manifest, when there was one
     std::string architecture;
-    unsigned long long size = 0;      // bytes of file content in its layers
+    unsigned long long size = 0;  // bytes of file content in its layers
 };
 
 std::string record_to_json(const ImageRecord& r);

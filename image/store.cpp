@@ -22,7 +22,8 @@ std::string Store::layer_dir(const std::string& diff_id) const { return Paths{ro
 
 bool Store::layer_present(const std::string& diff_id) const {
     struct stat st {};
-    return formats::is_sha256_hex(diff_id) && ::lstat(layer_dir(diff_id).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    return formats::is_sha256_hex(diff_id) && ::lstat(layer_dir(diff_id).c_str(), &st) == 0 &&
+           S_ISDIR(st.st_mode);
 }
 
 unsigned long long Store::layer_size(const std::string& diff_id) const {
@@ -87,7 +88,8 @@ std::optional<ImageRecord> Store::lookup(const ImageName& name, bool strict) con
     if (!strict && !exists_nofollow(rec_path)) return std::nullopt;
     auto rec = record_from_json(read_store_file(rec_path), id);  // strict: a missing record is an open error
     for (const auto& l : rec.layers)
-        if (!layer_present(l)) return missing(Error(Exit::BadImage, "image", name.str(), 0, "layer " + l + " missing"));
+        if (!layer_present(l))
+            return missing(Error(Exit::BadImage, "image", name.str(), 0, "layer " + l + " missing"));
     return rec;
 }
 

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
@@ -13,13 +14,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <climits>
 #include <cstring>
 #include <sstream>
 
@@ -37,10 +37,10 @@ namespace {
 // The image's own symlinks are followed inside the root (user-influenced mount points: their
 // resolved destination is checked), or not at all (the launcher's own mount points).
 int openat2_in_root(int rootfd, const std::string& rel, int flags, bool follow_symlinks = true) {
-    return openat2_fd(rootfd, rel, flags,
-                      RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (follow_symlinks ? 0ULL : RESOLVE_NO_SYMLINKS));
+    return openat2_fd(
+        rootfd, rel, flags,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (follow_symlinks ? 0ULL : RESOLVE_NO_SYMLINKS));
 }
-
 
 void attach(int tree, int target, const std::string& what) {
     if (::move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
@@ -64,10 +64,9 @@ Fd new_fs(const char* type, const std::string& options, const MountOp& op) {
     while (std::getline(in, kv, ',')) {
         if (kv.empty()) continue;
         auto eq = kv.find('=');
-        int rc = eq == std::string::npos
-                     ? ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, kv.c_str(), nullptr, 0)
-                     : ::fsconfig(fs.get(), FSCONFIG_SET_STRING, kv.substr(0, eq).c_str(),
-                                  kv.substr(eq + 1).c_str(), 0);
+        int rc = eq == std::string::npos ? ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, kv.c_str(), nullptr, 0)
+                                         : ::fsconfig(fs.get(), FSCONFIG_SET_STRING, kv.substr(0, eq).c_str(),
+                                                      kv.substr(eq + 1).c_str(), 0);
         if (rc != 0) throw_errno("fsconfig", std::string(type) + " " + kv, errno);
     }
     if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
@@ -121,13 +120,15 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
         if (::mkdir((runtime_dir + d).c_str(), 0755) != 0) throw_errno("mkdir", runtime_dir + d, errno);
     std::string lower;
     for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
-    std::string opts = "lowerdir=" + lower + ",upperdir=" + runtime_dir + "/upper,workdir=" + runtime_dir + "/work";
+    std::string opts =
+        "lowerdir=" + lower + ",upperdir=" + runtime_dir + "/upper,workdir=" + runtime_dir + "/work";
     // userxattr: whiteouts and opaque markers of a user store are user.overlay.* (the user could
     // not set trusted.*); in this mode overlayfs also refuses redirects and metacopy, which
     // user-set xattrs could otherwise steer.
     if (layer_owner) opts += ",userxattr";
     const std::string root = runtime_dir + "/root";
-    if (::mount(spec.rootfs_source.c_str(), root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+    if (::mount(spec.rootfs_source.c_str(), root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) !=
+        0) {
         const int e = errno;
         // A layer removed since the image was looked up (image rm racing this launch).
         throw_errno("mount overlay", root, e, Exit::BadImage);
@@ -262,7 +263,8 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
                 src = Fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
                 if (src.get() < 0) throw_errno("open", path, errno);
             }
-            Fd tree(::open_tree(src.get(), "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+            Fd tree(::open_tree(src.get(), "",
+                                AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
             if (tree.get() < 0) throw_errno("open_tree", op.source, errno);
             MountOp eff = op;
             if (op.kind == MountKind::File) eff.read_only = true;
@@ -284,7 +286,8 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
             }
             break;
         }
-        case MountKind::Symlink: break;
+        case MountKind::Symlink:
+            break;
     }
 }
 
@@ -298,7 +301,8 @@ void LinuxSys::pivot_root(const std::string& new_root) {
 void LinuxSys::make_root_readonly() {
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    if (::mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) != 0) throw_errno("remount read-only", "/", errno);
+    if (::mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) != 0)
+        throw_errno("remount read-only", "/", errno);
 }
 
 void LinuxSys::set_binding(const CpuBinding& b) {
@@ -322,7 +326,8 @@ void LinuxSys::set_binding(const CpuBinding& b) {
 void LinuxSys::drop_bounding_set() {
     for (int cap = 0; cap <= 63; ++cap) {
         if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // past the last capability
-        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) throw_errno("drop capability", std::to_string(cap), errno);
+        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            throw_errno("drop capability", std::to_string(cap), errno);
     }
     ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 }
@@ -336,7 +341,9 @@ void LinuxSys::set_resgid(gid_t gid) {
 void LinuxSys::set_resuid(uid_t uid) {
     if (::setresuid(uid, uid, uid) != 0) throw_errno("setresuid", std::to_string(uid), errno);
     // For uid 0 setresuid keeps the capabilities: clear them explicitly, for everyone.
-    struct __user_cap_header_struct h {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_header_struct h {
+        _LINUX_CAPABILITY_VERSION_3, 0
+    };
     struct __user_cap_data_struct d[2] = {};
     if (::syscall(SYS_capset, &h, d) != 0) throw_errno("capset", "", errno);
 }
@@ -348,7 +355,9 @@ void LinuxSys::verify_dropped(uid_t uid, gid_t gid) {
         throw Error(Exit::Internal, "verify identity", "uid", 0, "root uid remains");
     if (::getresgid(&rg, &eg, &sg) != 0 || rg != gid || eg != gid || sg != gid)
         throw Error(Exit::Internal, "verify identity", "gid", 0, "root gid remains");
-    struct __user_cap_header_struct h {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_header_struct h {
+        _LINUX_CAPABILITY_VERSION_3, 0
+    };
     struct __user_cap_data_struct d[2] = {};
     if (::syscall(SYS_capget, &h, d) != 0) throw_errno("capget", "", errno);
     for (auto& x : d)
@@ -368,7 +377,8 @@ void LinuxSys::chdir(const std::string& dir) {
     if (::chdir(dir.c_str()) != 0) throw_errno("chdir", dir, errno);
 }
 
-void LinuxSys::exec(const std::vector<std::string>& argv, const std::vector<std::string>& path, const EnvMap& env) {
+void LinuxSys::exec(const std::vector<std::string>& argv, const std::vector<std::string>& path,
+                    const EnvMap& env) {
     std::vector<std::string> envs = env_to_vector(env);
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
@@ -385,7 +395,8 @@ void LinuxSys::exec(const std::vector<std::string>& argv, const std::vector<std:
     for (const auto& d : path) {
         std::string full = d + "/" + cmd;
         ::execve(full.c_str(), cargv.data(), cenv.data());
-        if (errno == EACCES) saw = EACCES;
+        if (errno == EACCES)
+            saw = EACCES;
         else if (errno != ENOENT && errno != ENOTDIR) {
             int e = errno;
             throw Error(Exit::NotExecutable, "exec", full, e, "in the image");

@@ -31,8 +31,8 @@ public:
                            const EnvMap& env) override;
 
 private:
-    std::string staging_;          // runtime_dir
-    std::set<dev_t> own_devs_;     // filesystems we mounted: mount points may be created there
+    std::string staging_;       // runtime_dir
+    std::set<dev_t> own_devs_;  // filesystems we mounted: mount points may be created there
     int file_counter_ = 0;
 };
 

@@ -5,9 +5,12 @@
 
 namespace socker::launcher {
 
-bool user_influenced(const MountOp& op) { return op.kind == MountKind::Bind && op.check != SourceCheck::Trusted; }
+bool user_influenced(const MountOp& op) {
+    return op.kind == MountKind::Bind && op.check != SourceCheck::Trusted;
+}
 
-void check_destination(const std::string& destination, const std::vector<std::string>& denied, const std::string& what) {
+void check_destination(const std::string& destination, const std::vector<std::string>& denied,
+                       const std::string& what) {
     for (const auto& d : denied) {
         const bool kernel_tree = d == "/proc" || d == "/sys" || d == "/dev";
         if (destination == d || (kernel_tree && path_under(destination, d)))

@@ -72,10 +72,10 @@ EnvMap container_env(const LaunchPlan& in) {
         env[k] = kv.substr(eq + 1);
     }
     // Sarus/enroot's mapping: a PMIx inside the image reads MCA-style names.
-    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-             {"PMIX_PTL_MODULE", "PMIX_MCA_ptl"},
-             {"PMIX_SECURITY_MODE", "PMIX_MCA_psec"},
-             {"PMIX_GDS_MODULE", "PMIX_MCA_gds"}}) {
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"PMIX_PTL_MODULE", "PMIX_MCA_ptl"},
+                                                          {"PMIX_SECURITY_MODE", "PMIX_MCA_psec"},
+                                                          {"PMIX_GDS_MODULE", "PMIX_MCA_gds"}}) {
         auto v = env_get(in.env, from);
         if (v && !env.count(to)) env[to] = *v;
     }
@@ -160,13 +160,13 @@ ContainerSpec make_spec(const LaunchPlan& in) {
         s.mounts.push_back(bind(in.slurm_appdir, in.slurm_appdir, false, SourceCheck::OwnedByUser));
     // Home and working directory, checked as the user.
     std::string home = lexically_normal(in.id.home);
-    if (!in.id.home.empty() && home != "/")
-        s.mounts.push_back(bind(home, home, false, SourceCheck::AsUser));
+    if (!in.id.home.empty() && home != "/") s.mounts.push_back(bind(home, home, false, SourceCheck::AsUser));
     // The working directory: the very directory the rank runs in (mounted from ".", never looked
     // up again by path), where validate() found it under an allowed prefix and not visible
     // otherwise; its real path is checked again when it is mounted.
     const std::string cwd = in.host_cwd.empty() ? "/" : lexically_normal(in.host_cwd);
-    bool cwd_visible = !in.host_cwd.empty() && (path_under(cwd, "/tmp") || (home != "/" && path_under(cwd, home)));
+    bool cwd_visible =
+        !in.host_cwd.empty() && (path_under(cwd, "/tmp") || (home != "/" && path_under(cwd, home)));
     if (in.bind_cwd && !cwd_visible && cwd != "/") {
         auto m = bind(cwd, cwd, false, SourceCheck::AsUser);
         m.source_is_cwd = true;
@@ -198,10 +198,14 @@ ContainerSpec make_spec(const LaunchPlan& in) {
 
     s.env = container_env(in);
     s.path = split_list(s.env["PATH"], ':');
-    if (in.workdir) s.cwd = *in.workdir;
-    else if (cwd_visible) s.cwd = cwd;
-    else if (!in.image.config.working_dir.empty()) s.cwd = in.image.config.working_dir;
-    else s.cwd = "/";
+    if (in.workdir)
+        s.cwd = *in.workdir;
+    else if (cwd_visible)
+        s.cwd = cwd;
+    else if (!in.image.config.working_dir.empty())
+        s.cwd = in.image.config.working_dir;
+    else
+        s.cwd = "/";
     if (s.env.count("PWD")) s.env["PWD"] = s.cwd;
     return s;
 }

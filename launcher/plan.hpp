@@ -33,32 +33,32 @@ struct LaunchPlan {
     Identity id;
     std::vector<std::pair<gid_t, std::string>> group_names;  // the user's groups, primary first
     // The image.
-    std::string image_ref;                // as the user gave it
+    std::string image_ref;  // as the user gave it
     image::ImageRecord image;
     std::vector<std::string> layer_dirs;  // lowest first
     bool user_store = false;              // the image is in the user's own store
     std::string store_lock;               // node-local lock of its store
     std::string runtime_dir;              // staging mount point
     // The command and its environment.
-    std::vector<std::string> command;     // the user's; empty: the image's Entrypoint/Cmd
-    EnvMap env;                           // the user's, after the admin's deny list
+    std::vector<std::string> command;  // the user's; empty: the image's Entrypoint/Cmd
+    EnvMap env;                        // the user's, after the admin's deny list
     std::vector<std::pair<std::string, std::string>> env_set;  // -e KEY=VALUE, in order
-    EnvMap binding_env;                   // e.g. OMP_NUM_THREADS, unless the user set it
-    std::optional<std::string> workdir;   // -w
-    std::string host_cwd;                 // the rank's working directory ("" = none: deleted)
-    bool bind_cwd = false;                // bind it (it is under an allowed prefix, elsewhere unseen)
+    EnvMap binding_env;                                        // e.g. OMP_NUM_THREADS, unless the user set it
+    std::optional<std::string> workdir;                        // -w
+    std::string host_cwd;   // the rank's working directory ("" = none: deleted)
+    bool bind_cwd = false;  // bind it (it is under an allowed prefix, elsewhere unseen)
     mode_t umask = 022;
     // Mounts.
-    std::string proc_options;             // hidepid=, subset=, gid= of the host's /proc
-    std::vector<std::string> devices;     // device nodes to pass (host paths)
+    std::string proc_options;          // hidepid=, subset=, gid= of the host's /proc
+    std::vector<std::string> devices;  // device nodes to pass (host paths)
     std::vector<PmixBind> pmix_dirs;
-    std::string slurm_appdir;             // Slurm PMIx's <TmpFS>/spmix_appdir_U_J.S ("" = none)
+    std::string slurm_appdir;  // Slurm PMIx's <TmpFS>/spmix_appdir_U_J.S ("" = none)
     std::vector<UserBind> binds;
     std::vector<std::string> bind_allowed_prefixes;  // checked again where sources really are
     std::vector<std::string> denied_destinations;    // checked again where targets resolve
     // The rank.
     std::optional<CpuBinding> binding;
-    std::optional<int> keep_fd;           // PMI_FD of a PMI2 launch
+    std::optional<int> keep_fd;  // PMI_FD of a PMI2 launch
 };
 
 ContainerSpec make_spec(const LaunchPlan& plan);

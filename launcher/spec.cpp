@@ -6,15 +6,19 @@ namespace socker::launcher {
 
 const char* to_string(MountKind k) {
     switch (k) {
-        case MountKind::Bind: return "bind";
-        case MountKind::Tmpfs: return "tmpfs";
-        case MountKind::Proc: return "proc";
-        case MountKind::File: return "file";
-        case MountKind::Symlink: return "symlink";
+        case MountKind::Bind:
+            return "bind";
+        case MountKind::Tmpfs:
+            return "tmpfs";
+        case MountKind::Proc:
+            return "proc";
+        case MountKind::File:
+            return "file";
+        case MountKind::Symlink:
+            return "symlink";
     }
     return "?";
 }
-
 
 std::string to_json(const ContainerSpec& s) {
     using nlohmann::ordered_json;
@@ -31,8 +35,9 @@ std::string to_json(const ContainerSpec& s) {
         if (m.optional) flags.push_back("optional");
         if (m.within_prefixes) flags.push_back("within-prefixes");
         j["flags"] = flags;
-        j["check"] = m.check == SourceCheck::Trusted ? "trusted"
-                     : m.check == SourceCheck::AsUser ? "as-user" : "owned-by-user";
+        j["check"] = m.check == SourceCheck::Trusted  ? "trusted"
+                     : m.check == SourceCheck::AsUser ? "as-user"
+                                                      : "owned-by-user";
         mounts.push_back(j);
     }
     ordered_json j = {
@@ -51,7 +56,8 @@ std::string to_json(const ContainerSpec& s) {
         {"env", s.env},
     };
     if (s.binding)
-        j["binding"] = {{"cpus", s.binding->cpus}, {"mems", s.binding->mems},
+        j["binding"] = {{"cpus", s.binding->cpus},
+                        {"mems", s.binding->mems},
                         {"membind", topology::to_string(s.binding->membind)}};
     if (s.keep_fd) j["keep_fd"] = *s.keep_fd;
     return j.dump(2);

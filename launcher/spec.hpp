@@ -30,9 +30,9 @@ enum class MountKind {
 const char* to_string(MountKind k);
 
 enum class SourceCheck {
-    Trusted,       // chosen by the launcher itself (e.g. /dev/null, /sys): opened as root
-    AsUser,        // user-named or user-owned: opened with the user's credentials
-    OwnedByUser,   // as AsUser, and must also be owned by the user (PMIx dirs)
+    Trusted,      // chosen by the launcher itself (e.g. /dev/null, /sys): opened as root
+    AsUser,       // user-named or user-owned: opened with the user's credentials
+    OwnedByUser,  // as AsUser, and must also be owned by the user (PMIx dirs)
 };
 
 struct MountOp {
@@ -44,8 +44,8 @@ struct MountOp {
     bool nosuid = true;
     bool nodev = true;
     bool noexec = false;
-    bool optional = false;  // skip quietly when the source does not exist
-    bool user_bind = false; // named by the user on the command line (a file or a directory)
+    bool optional = false;   // skip quietly when the source does not exist
+    bool user_bind = false;  // named by the user on the command line (a file or a directory)
     // The source, as opened (its real path), must lie under the admin's bind_allowed_prefixes
     // (user binds, the working directory).
     bool within_prefixes = false;
@@ -65,24 +65,24 @@ struct ContainerSpec {
     // directories) and stacked with overlayfs' userxattr option (user.overlay.* xattrs, which
     // the user could set, carry no redirects or metacopy). false: the root-owned admin store.
     bool layers_owned_by_user = false;
-    std::string runtime_dir;          // where the private staging tmpfs is mounted
+    std::string runtime_dir;  // where the private staging tmpfs is mounted
     // The overlay's mount source: "socker-mpi:" and the layers it stacks, so that garbage
     // collection sees in any container's mountinfo which layers are in use (image::in_use).
     std::string rootfs_source = "socker-mpi";
     // Node-local lock file held (shared) while the layers are opened and mounted; the store's
     // garbage collection holds it exclusively while it decides what is unused ("" = none).
     std::string store_lock;
-    std::vector<MountOp> mounts;      // applied in this order, inside the new root
+    std::vector<MountOp> mounts;  // applied in this order, inside the new root
     std::vector<std::string> bind_allowed_prefixes;
     std::vector<std::string> denied_destinations;
     Identity id;
-    std::string cwd;                  // inside the container
+    std::string cwd;  // inside the container
     std::vector<std::string> argv;
-    std::vector<std::string> path;    // PATH of the container, for the command lookup
+    std::vector<std::string> path;  // PATH of the container, for the command lookup
     EnvMap env;
     std::optional<CpuBinding> binding;
-    std::optional<int> keep_fd;       // PMI_FD of a PMI2 launch
-    mode_t umask = 022;               // the caller's umask, restored before exec
+    std::optional<int> keep_fd;  // PMI_FD of a PMI2 launch
+    mode_t umask = 022;          // the caller's umask, restored before exec
 };
 
 std::string to_json(const ContainerSpec& spec);  // for --dry-run

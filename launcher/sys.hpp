@@ -36,8 +36,8 @@ public:
     virtual void set_umask(mode_t mask) = 0;
     // Look the command up in PATH (as the user, after the drop) and execve it. Returns only by
     // throwing.
-    [[noreturn]] virtual void exec(const std::vector<std::string>& argv,
-                                   const std::vector<std::string>& path, const EnvMap& env) = 0;
+    [[noreturn]] virtual void exec(const std::vector<std::string>& argv, const std::vector<std::string>& path,
+                                   const EnvMap& env) = 0;
 };
 
 // The one routine that drops root: bounding set (needs CAP_SETPCAP), then groups, gid, uid;

@@ -28,7 +28,8 @@ UserRights::UserRights(uid_t uid, gid_t gid) {
     if (static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) != uid)
         throw Error(Exit::Internal, "setfsuid", std::to_string(uid), 0, "did not take effect");
     struct __user_cap_data_struct none[2] = {};
-    for (int i = 0; i < 2; ++i) none[i].permitted = saved_[i].permitted, none[i].inheritable = saved_[i].inheritable;
+    for (int i = 0; i < 2; ++i)
+        none[i].permitted = saved_[i].permitted, none[i].inheritable = saved_[i].inheritable;
     if (::syscall(SYS_capset, &hdr_, none) != 0) {
         restore();
         throw_errno("capset", "drop effective capabilities", errno);
@@ -151,13 +152,16 @@ std::string in_user_process(const Identity& id, const std::function<std::string(
         if (errno != EINTR) throw_errno("waitpid", "user process", errno);
     if (too_long) throw Error(Exit::BadImage, "user process", "", 0, "reply larger than 16 MiB");
     if (WIFSIGNALED(status))
-        throw Error(Exit::Internal, "user process", "", 0, std::string("killed by signal ") + ::strsignal(WTERMSIG(status)));
+        throw Error(Exit::Internal, "user process", "", 0,
+                    std::string("killed by signal ") + ::strsignal(WTERMSIG(status)));
     // "<code>\n<body>": the code must be the child's exit status, 0 or a launcher exit code.
     const auto nl = reply.find('\n');
     const std::string head = nl == std::string::npos ? "" : reply.substr(0, nl);
-    const bool numeric = !head.empty() && head.size() <= 3 && head.find_first_not_of("0123456789") == std::string::npos;
+    const bool numeric =
+        !head.empty() && head.size() <= 3 && head.find_first_not_of("0123456789") == std::string::npos;
     const int code = numeric ? std::stoi(head) : -1;
-    if (!numeric || !WIFEXITED(status) || WEXITSTATUS(status) != code || (code != 0 && (code < 64 || code > 127)))
+    if (!numeric || !WIFEXITED(status) || WEXITSTATUS(status) != code ||
+        (code != 0 && (code < 64 || code > 127)))
         throw Error(Exit::Internal, "user process", "", 0, "exited without a valid reply");
     if (code != 0) throw Error(static_cast<Exit>(code), reply.substr(nl + 1), {});
     return reply.substr(nl + 1);

@@ -2,8 +2,8 @@
 // function in a child that is only the user (all work on a user's own image store).
 #pragma once
 
-#include <sys/types.h>
 #include <linux/capability.h>
+#include <sys/types.h>
 
 #include <functional>
 #include <string>
@@ -26,7 +26,9 @@ public:
 
 private:
     void restore();
-    struct __user_cap_header_struct hdr_ {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_header_struct hdr_ {
+        _LINUX_CAPABILITY_VERSION_3, 0
+    };
     struct __user_cap_data_struct saved_[2] = {};
 };
 

@@ -1,18 +1,23 @@
 #include "pmi/launch_context.hpp"
 
-#include "base/text.hpp"
-
 #include <sstream>
+
+#include "base/text.hpp"
 
 namespace socker::pmi {
 
 const char* to_string(Flavour f) {
     switch (f) {
-        case Flavour::SlurmPmix: return "slurm+pmix";
-        case Flavour::SlurmPmi2: return "slurm+pmi2";
-        case Flavour::SlurmPlain: return "slurm";
-        case Flavour::OpenMpiMpirun: return "mpirun";
-        case Flavour::Singleton: return "singleton";
+        case Flavour::SlurmPmix:
+            return "slurm+pmix";
+        case Flavour::SlurmPmi2:
+            return "slurm+pmi2";
+        case Flavour::SlurmPlain:
+            return "slurm";
+        case Flavour::OpenMpiMpirun:
+            return "mpirun";
+        case Flavour::Singleton:
+            return "singleton";
     }
     return "?";
 }
@@ -32,7 +37,6 @@ std::vector<CgroupEntry> parse_proc_cgroup(const std::string& text) {
 }
 
 namespace {
-
 
 // One cgroup path in Slurm's cgroup/v1 layout, anchored where Slurm puts it: at the root of
 // the hierarchy (or below the admin's slurm_cgroup_prefix), exactly
@@ -65,14 +69,17 @@ PathStep step_from_path(std::string_view path, std::string_view prefix) {
     if (i >= parts.size()) return {};
     std::string_view top = parts[i];
     std::string node;
-    if (top.substr(0, 6) == "slurm_" && top.size() > 6) node = std::string(top.substr(6));
-    else if (top != "slurm") return {};
+    if (top.substr(0, 6) == "slurm_" && top.size() > 6)
+        node = std::string(top.substr(6));
+    else if (top != "slurm")
+        return {};
     if (i + 3 >= parts.size()) return {};  // the job's or the user's cgroup: not a step
     const auto uid = number_after(parts[i + 1], "uid_");
     const auto job = number_after(parts[i + 2], "job_");
     std::string_view step = parts[i + 3];
-    const bool step_ok = step.substr(0, 5) == "step_" && step.size() > 5 &&
-                         step.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", 5) == std::string_view::npos;
+    const bool step_ok =
+        step.substr(0, 5) == "step_" && step.size() > 5 &&
+        step.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789", 5) == std::string_view::npos;
     if (!uid || !job || !step_ok) return {};
     const size_t below = parts.size() - (i + 4);
     if (below > 1 || (below == 1 && !number_after(parts[i + 4], "task_"))) return {std::nullopt, true};
@@ -149,8 +156,8 @@ std::string check_slurm_pmi2(const ProbeInput& in) {
 std::string check_slurm_plain(const ProbeInput& in) { return need_slurm_task(in); }
 
 std::string check_mpirun(const ProbeInput& in) {
-    for (const char* k : {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-                          "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"})
+    for (const char* k : {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+                          "OMPI_COMM_WORLD_LOCAL_SIZE"})
         if (!env_long(in.env, k)) return std::string(k) + " missing";
     return {};
 }
@@ -180,7 +187,8 @@ std::optional<long> tasks_on_node(const std::string& spec, long node) {
         std::optional<long> rep = 1;
         if (paren != std::string::npos) {
             std::string_view r = std::string_view(item).substr(paren);
-            rep = r.size() > 3 && r.back() == ')' ? number_after(r.substr(0, r.size() - 1), "(x") : std::nullopt;
+            rep = r.size() > 3 && r.back() == ')' ? number_after(r.substr(0, r.size() - 1), "(x")
+                                                  : std::nullopt;
         }
         if (!n || !rep) return std::nullopt;
         if (node < idx + *rep) return *n;
@@ -247,8 +255,7 @@ LaunchContext detect(const ProbeInput& in) {
         auto ej = env_long(e, "SLURM_JOB_ID");
         if (ej && *ej != ctx.step->job)
             ctx.trace.push_back("note: SLURM_JOB_ID=" + std::to_string(*ej) +
-                                " ignored: the process's cgroup says job " +
-                                std::to_string(ctx.step->job));
+                                " ignored: the process's cgroup says job " + std::to_string(ctx.step->job));
     } else {
         ctx.trace.push_back("cgroup: not inside a Slurm step");
     }

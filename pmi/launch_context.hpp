@@ -44,18 +44,18 @@ struct LaunchContext {
     long rank = 0, size = 1;
     long local_rank = 0, local_size = 1;
     long node_index = 0;
-    std::optional<SlurmStep> step;  // from cgroups (authoritative)
-    std::string cgroup_problem;     // a Slurm-looking membership that is not Slurm's (refused)
-    std::optional<long> pmi_fd;     // PMI2: the fd that must stay open across exec
-    std::string pmix_namespace;     // "slurm.pmix.J.S" or mpirun's
+    std::optional<SlurmStep> step;   // from cgroups (authoritative)
+    std::string cgroup_problem;      // a Slurm-looking membership that is not Slurm's (refused)
+    std::optional<long> pmi_fd;      // PMI2: the fd that must stay open across exec
+    std::string pmix_namespace;      // "slurm.pmix.J.S" or mpirun's
     std::vector<std::string> trace;  // why each probe was taken or rejected (-v)
 };
 
 struct ProbeInput {
     EnvMap env;
-    std::string proc_self_cgroup;        // contents of /proc/self/cgroup
-    bool pmi_fd_is_socket = false;       // main() checked fstat(PMI_FD) is a socket
-    std::string cgroup_prefix;           // admin's slurm_cgroup_prefix ("" = hierarchy root)
+    std::string proc_self_cgroup;   // contents of /proc/self/cgroup
+    bool pmi_fd_is_socket = false;  // main() checked fstat(PMI_FD) is a socket
+    std::string cgroup_prefix;      // admin's slurm_cgroup_prefix ("" = hierarchy root)
 };
 
 // Probes are tried in a fixed order: Slurm+PMIx, Slurm+PMI2, Slurm without MPI plugin,

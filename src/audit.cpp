@@ -18,9 +18,10 @@ namespace {
 
 // A plain token, or a double-quoted string with \", \\ and \xHH (control bytes, DEL) escaped.
 std::string audit_value(const std::string& v, size_t max_bytes = std::string::npos) {
-    const bool plain = !v.empty() && v.size() <= max_bytes &&
-                       v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/@+,-") ==
-                           std::string::npos;
+    const bool plain =
+        !v.empty() && v.size() <= max_bytes &&
+        v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/@+,-") ==
+            std::string::npos;
     if (plain) return v;
     std::string out = "\"";
     for (unsigned char c : v) {
@@ -45,9 +46,10 @@ std::string audit_record(const AuditFields& f) {
     // Identity first and whole; the free-form fields after it, each bounded, the command last
     // with whatever room is left.
     std::string r = "decision=" + audit_value(f.decision) + " user=" + audit_value(f.user) +
-                    " uid=" + std::to_string(f.uid) + " job=" + audit_value(f.job) + " step=" + audit_value(f.step) +
-                    " rank=" + std::to_string(f.rank) + " store=" + audit_value(f.store) +
-                    " digest=" + audit_value(f.digest) + " image=" + audit_value(f.image, 512);
+                    " uid=" + std::to_string(f.uid) + " job=" + audit_value(f.job) +
+                    " step=" + audit_value(f.step) + " rank=" + std::to_string(f.rank) +
+                    " store=" + audit_value(f.store) + " digest=" + audit_value(f.digest) +
+                    " image=" + audit_value(f.image, 512);
     if (!f.reason.empty()) r += " reason=" + audit_value(f.reason, 640);
     std::string cmd;
     for (const auto& a : f.argv) cmd += (cmd.empty() ? "" : " ") + a;
@@ -59,9 +61,13 @@ std::string audit_record(const AuditFields& f) {
 
 std::string send(const Policy& pol, const std::string& record) {
     switch (pol.log) {
-        case LogDest::None: return "";
-        case LogDest::Stderr: std::fprintf(stderr, "socker-mpi audit: %s\n", record.c_str()); return "";
-        case LogDest::Syslog: break;
+        case LogDest::None:
+            return "";
+        case LogDest::Stderr:
+            std::fprintf(stderr, "socker-mpi audit: %s\n", record.c_str());
+            return "";
+        case LogDest::Syslog:
+            break;
     }
     // RFC 3164 as glibc's syslog(3) writes it, sent by hand: syslog(3) says nothing when no
     // daemon listens, and the admin may require that the record lands.
@@ -86,7 +92,8 @@ std::string send(const Policy& pol, const std::string& record) {
             return why;
         }
         const std::string out = type == SOCK_STREAM ? msg + '\0' : msg;
-        if (::send(s.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) return "";
+        if (::send(s.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()))
+            return "";
         return pol.syslog_socket + ": " + std::strerror(errno);
     }
     return why;

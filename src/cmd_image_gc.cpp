@@ -14,7 +14,8 @@ int run_command(const ImageGcRequest& r, const Invocation&) {
     const auto res = image::collect_garbage(store.root, {store.node_lock});
     fmt::print("removed {} unused layer(s) and {} leftover(s) of interrupted imports", res.layers_removed,
                res.tmp_removed);
-    if (res.layers_in_use) fmt::print("; {} unlisted layer(s) kept: running containers use them", res.layers_in_use);
+    if (res.layers_in_use)
+        fmt::print("; {} unlisted layer(s) kept: running containers use them", res.layers_in_use);
     fmt::print("\n");
     return 0;
 }

@@ -22,7 +22,9 @@ int run_command(const ImageInspectRequest& r, const Invocation&) {
     nlohmann::ordered_json j;
     j["Id"] = "sha256:" + rec.id;
     j["RepoTags"] = rec.names;
-    j["ManifestDigest"] = rec.manifest_digest.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json("sha256:" + rec.manifest_digest);
+    j["ManifestDigest"] = rec.manifest_digest.empty()
+                              ? nlohmann::ordered_json()
+                              : nlohmann::ordered_json("sha256:" + rec.manifest_digest);
     j["Created"] = rec.created;
     j["Format"] = rec.format;
     j["Architecture"] = rec.architecture;
@@ -34,7 +36,8 @@ int run_command(const ImageInspectRequest& r, const Invocation&) {
                    {"User", rec.config.user}};
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
     for (const auto& l : rec.layers)
-        layers.push_back({{"DiffID", "sha256:" + l}, {"Size", store.layer_size(l)}, {"Dir", store.layer_dir(l)}});
+        layers.push_back(
+            {{"DiffID", "sha256:" + l}, {"Size", store.layer_size(l)}, {"Dir", store.layer_dir(l)}});
     j["Layers"] = layers;
     std::cout << j.dump(2) << "\n";
     return 0;

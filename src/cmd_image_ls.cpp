@@ -1,6 +1,7 @@
 // socker-mpi image ls [--user]
-#include <algorithm>
 #include <fmt/core.h>
+
+#include <algorithm>
 #include <tuple>
 
 #include "image/store.hpp"
@@ -23,9 +24,8 @@ int run_command(const ImageListRequest& r, const Invocation&) {
             rows.push_back({n.substr(0, colon), n.substr(colon + 1), "sha256:" + rec.id.substr(0, 12),
                             human_bytes(static_cast<double>(rec.size)), rec.created});
         }
-    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        return std::tie(a.name, a.tag) < std::tie(b.name, b.tag);
-    });
+    std::sort(rows.begin(), rows.end(),
+              [](const Row& a, const Row& b) { return std::tie(a.name, a.tag) < std::tie(b.name, b.tag); });
     constexpr const char* kRow = "{:<30} {:<24} {:<19} {:>10}  {}\n";
     fmt::print(kRow, "NAME", "TAG", "DIGEST", "SIZE", "CREATED");
     for (const auto& row : rows) fmt::print(kRow, row.name, row.tag, row.digest, row.size, row.created);

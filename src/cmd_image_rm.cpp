@@ -20,9 +20,10 @@ int run_command(const ImageRemoveRequest& r, const Invocation&) {
     else
         fmt::print("untagged {} (the image keeps its other names)\n", name.str());
     if (res.layers_in_use)
-        fmt::print("{} is still in use by {} running container(s) on this node: {} of its layer(s) stay until "
-                   "they end (then `socker-mpi image gc`, or the next import or rm, removes them)\n",
-                   name.str(), res.containers, res.layers_in_use);
+        fmt::print(
+            "{} is still in use by {} running container(s) on this node: {} of its layer(s) stay until "
+            "they end (then `socker-mpi image gc`, or the next import or rm, removes them)\n",
+            name.str(), res.containers, res.layers_in_use);
     return 0;
 }
 

@@ -1,8 +1,7 @@
 // socker-mpi image import [--user] FILE|-|layout:DIR[:TAG] NAME[:TAG]
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
@@ -53,7 +52,9 @@ int run_command(const ImportRequest& r, const Invocation&) {
         };
     } else {
         if (r.source == "-" && ::isatty(0))
-            throw_usage("refusing to read an image from a terminal: pipe one in (docker save IMAGE | ...) or give a file");
+            throw_usage(
+                "refusing to read an image from a terminal: pipe one in (docker save IMAGE | ...) or give a "
+                "file");
         closer = Fd(host::open_source_as_user(r.source, id));
         struct stat st {};
         if (::fstat(closer.get(), &st) == 0 && S_ISREG(st.st_mode)) {

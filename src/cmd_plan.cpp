@@ -1,9 +1,8 @@
 // socker-mpi plan: print the binding every local rank would get, from this machine's topology,
 // an hwloc XML file or an hwloc synthetic description. A dry run: nothing is bound.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -30,7 +29,8 @@ std::string read_xml(const std::string& path) {
     if (!f.valid()) throw Error(Exit::Usage, "--topology", path, errno, "cannot open the hwloc XML file");
     struct stat st {};
     if (::fstat(f.get(), &st) != 0) throw_errno("stat", path, errno);
-    if (S_ISDIR(st.st_mode)) throw Error(Exit::Usage, "--topology", path, 0, "is a directory, not an hwloc XML file");
+    if (S_ISDIR(st.st_mode))
+        throw Error(Exit::Usage, "--topology", path, 0, "is a directory, not an hwloc XML file");
     if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
         throw Error(Exit::Usage, "--topology", path, 0, "not a regular file or a pipe");
     return read_fd(f.get(), path, static_cast<size_t>(256) << 20, Exit::Usage);
@@ -67,8 +67,8 @@ int run_command(const PlanRequest& r, const Invocation& inv) {
     // Everything else runs as the user alone: the topology (an XML file the user names, or this
     // machine's) is untrusted input to a parser, so no privilege of a setuid binary reaches it.
     if (::geteuid() == 0) become_user(host::current_identity());
-    std::string out =
-        topology::render_placements(r.options, load(r.topology), inv.env, admin.placement_sections(), node, admin_note);
+    std::string out = topology::render_placements(r.options, load(r.topology), inv.env,
+                                                  admin.placement_sections(), node, admin_note);
     if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0)
         throw_errno("write", "stdout", errno);
     return 0;

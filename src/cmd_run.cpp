@@ -23,8 +23,8 @@ namespace {
 // One audit record per refusal or failure, and one per launch (SECURITY.md "Audit").
 class Auditor {
 public:
-    Auditor(const Policy& pol, const launcher::Identity& id, const pmi::LaunchContext& ctx, const RunRequest& r,
-            std::string prefix)
+    Auditor(const Policy& pol, const launcher::Identity& id, const pmi::LaunchContext& ctx,
+            const RunRequest& r, std::string prefix)
         : pol_(pol), prefix_(std::move(prefix)), command_(r.command) {
         f_.user = id.name;
         f_.uid = static_cast<long>(id.uid);
@@ -41,17 +41,20 @@ public:
         f_.digest = "sha256:" + img.record.id;
     }
     // Returns why the record could not be written ("" = written); warns unless it is required.
-    std::string record(const std::string& decision, const std::string& reason, const std::vector<std::string>& argv) {
+    std::string record(const std::string& decision, const std::string& reason,
+                       const std::vector<std::string>& argv) {
         f_.decision = decision;
         f_.reason = reason;
         f_.argv = argv;
         std::string undelivered = audit::send(pol_, audit::audit_record(f_));
         if (!undelivered.empty() && !pol_.audit_required)
-            std::fprintf(stderr, "%swarning: audit record not written (%s)\n", prefix_.c_str(), undelivered.c_str());
+            std::fprintf(stderr, "%swarning: audit record not written (%s)\n", prefix_.c_str(),
+                         undelivered.c_str());
         return undelivered;
     }
     void refused(const Error& e, const std::vector<std::string>& argv) {
-        const bool refusal = e.code() == Exit::Refused || e.code() == Exit::Usage || e.code() == Exit::BadImage;
+        const bool refusal =
+            e.code() == Exit::Refused || e.code() == Exit::Usage || e.code() == Exit::BadImage;
         record(refusal ? "refused" : "failed", e.what(), argv);
     }
     void launch(const std::vector<std::string>& argv) {
@@ -85,14 +88,18 @@ int run_command(const RunRequest& r, const Invocation& inv) {
     try {
         const host::HostFacts host = host::gather(pol, id, ctx, probe);
         const ValidatedRequest v = validate(r, inv.env, ctx, pol, host);
-        if (r.verbose && !host.devices.unreadable.empty()) say(inv.prefix, {"devices: none passed: " + host.devices.unreadable});
-        const ResolvedImage img = v.name ? find_image(*v.name, pol, id) : image_from_file(v.image, pol, id, inv.prefix);
+        if (r.verbose && !host.devices.unreadable.empty())
+            say(inv.prefix, {"devices: none passed: " + host.devices.unreadable});
+        const ResolvedImage img =
+            v.name ? find_image(*v.name, pol, id) : image_from_file(v.image, pol, id, inv.prefix);
         audit.image(v, img);
-        const topology::RankBinding rb = topology::binding_for_rank(v.placement, inv.env, pol.placement_sections(),
-                                                                    host.hostname, ctx.rank, ctx.local_rank, ctx.local_size);
+        const topology::RankBinding rb =
+            topology::binding_for_rank(v.placement, inv.env, pol.placement_sections(), host.hostname,
+                                       ctx.rank, ctx.local_rank, ctx.local_size);
         if (r.verbose) say(inv.prefix, rb.trace);
         if (r.placement.report && !rb.report.empty()) say(inv.prefix, {rb.report});
-        spec = launcher::make_spec(plan_launch(v, img, host, rb, pol, inv.umask, host::ensure_store_lock(pol, img.store_root)));
+        spec = launcher::make_spec(
+            plan_launch(v, img, host, rb, pol, inv.umask, host::ensure_store_lock(pol, img.store_root)));
     } catch (const Error& e) {
         audit.refused(e, audit.command());
         throw;

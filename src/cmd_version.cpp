@@ -7,7 +7,8 @@
 namespace socker {
 
 int run_command(const VersionRequest&, const Invocation&) {
-    fmt::print("socker-mpi {} (PMIx {}, hwloc {})\n", SOCKER_VERSION, SOCKER_PMIX_VERSION, SOCKER_HWLOC_VERSION);
+    fmt::print("socker-mpi {} (PMIx {}, hwloc {})\n", SOCKER_VERSION, SOCKER_PMIX_VERSION,
+               SOCKER_HWLOC_VERSION);
     return 0;
 }
 

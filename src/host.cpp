@@ -7,8 +7,8 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,10 +78,10 @@ void check_store_dir(const std::string& path) {
     const std::string layers = path + "/layers";
     struct stat st {};
     if (::lstat(layers.c_str(), &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)))
-        throw Error(Exit::Config, "insecure", layers, 0,
-                    "must be a root-owned directory of mode 0700 (as root, `socker-mpi image gc` repairs it)");
+        throw Error(
+            Exit::Config, "insecure", layers, 0,
+            "must be a root-owned directory of mode 0700 (as root, `socker-mpi image gc` repairs it)");
 }
-
 
 launcher::Identity current_identity() {
     launcher::Identity id;
@@ -141,14 +141,16 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
             if (sep == std::string::npos) continue;
             std::istringstream head(line.substr(0, sep)), tail(line.substr(sep + 3));
             std::string id, parent, dev, root, point, fstype, source, super;
-            if (!(head >> id >> parent >> dev >> root >> point) || !(tail >> fstype >> source >> super)) continue;
+            if (!(head >> id >> parent >> dev >> root >> point) || !(tail >> fstype >> source >> super))
+                continue;
             if (fstype != "cgroup" || root != "/") continue;
             for (const auto& o : split_list(super, ','))
                 if (o == "devices") mnt = point;
         }
         if (cg_path.empty()) {
-            out.unreadable = "this node has no cgroup v1 devices controller (on cgroup v2, device access is an "
-                             "eBPF program socker-mpi cannot read; the admin may set device_cgroup = ignore)";
+            out.unreadable =
+                "this node has no cgroup v1 devices controller (on cgroup v2, device access is an "
+                "eBPF program socker-mpi cannot read; the admin may set device_cgroup = ignore)";
         } else if (mnt.empty()) {
             out.unreadable = "the cgroup v1 devices hierarchy is not mounted";
         } else {
@@ -156,8 +158,10 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
             std::ifstream in(list_path, std::ios::binary);
             std::ostringstream ss;
             if (in) ss << in.rdbuf();
-            if (!in || ss.str().empty()) out.unreadable = "the step's devices cgroup list " + list_path + " cannot be read";
-            else rules = parse_devices_list(ss.str());
+            if (!in || ss.str().empty())
+                out.unreadable = "the step's devices cgroup list " + list_path + " cannot be read";
+            else
+                rules = parse_devices_list(ss.str());
         }
         if (!out.unreadable.empty()) return out;  // fail closed: no device
     }
@@ -206,10 +210,13 @@ SlurmFacts parse_slurm_conf(const std::string& text, const std::string& node) {
         for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         std::string value = line.substr(eq + 1, line.find_first_of(" \t#", eq + 1) - eq - 1);
         for (const char* pat : {"%n", "%h"})
-            for (auto pos = value.find(pat); pos != std::string::npos; pos = value.find(pat)) value.replace(pos, 2, node);
+            for (auto pos = value.find(pat); pos != std::string::npos; pos = value.find(pat))
+                value.replace(pos, 2, node);
         if (value.empty() || value[0] != '/') continue;
-        if (key == "tmpfs") f.tmpfs = value;
-        else if (key == "slurmdspooldir") f.spool = value;
+        if (key == "tmpfs")
+            f.tmpfs = value;
+        else if (key == "slurmdspooldir")
+            f.spool = value;
     }
     return f;
 }
@@ -288,12 +295,14 @@ pmi::ProbeInput probe_input(const EnvMap& env, const Policy& pol) {
     pmi::ProbeInput in;
     in.env = env;
     in.proc_self_cgroup = read_file("/proc/self/cgroup");
-    if (auto fd = env_long(env, "PMI_FD")) in.pmi_fd_is_socket = *fd <= INT_MAX && fd_is_socket(static_cast<int>(*fd));
+    if (auto fd = env_long(env, "PMI_FD"))
+        in.pmi_fd_is_socket = *fd <= INT_MAX && fd_is_socket(static_cast<int>(*fd));
     in.cgroup_prefix = pol.slurm_cgroup_prefix;
     return in;
 }
 
-HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchContext& ctx, const pmi::ProbeInput& probe) {
+HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchContext& ctx,
+                 const pmi::ProbeInput& probe) {
     HostFacts f;
     f.group_names = group_names(id);
     f.id = std::move(id);

@@ -79,18 +79,19 @@ std::string ensure_store_lock(const Policy& pol, const std::string& store_root);
 struct HostFacts {
     launcher::Identity id;
     std::vector<std::pair<gid_t, std::string>> group_names;
-    std::string hostname;              // short host name
-    std::string cwd;                   // the working directory's path ("" = none: deleted)
-    bool pmi_fd_is_socket = false;     // PMI_FD (when set) names an open socket
-    DeviceFacts devices;               // allowed by the admin, present, permitted by the cgroup
-    SlurmFacts slurm;                  // of the step's node
-    std::string proc_options;          // hidepid=, subset=, gid= of the host's /proc
+    std::string hostname;           // short host name
+    std::string cwd;                // the working directory's path ("" = none: deleted)
+    bool pmi_fd_is_socket = false;  // PMI_FD (when set) names an open socket
+    DeviceFacts devices;            // allowed by the admin, present, permitted by the cgroup
+    SlurmFacts slurm;               // of the step's node
+    std::string proc_options;       // hidepid=, subset=, gid= of the host's /proc
 };
 
 // The launch context's inputs: the environment, this process's cgroups, whether PMI_FD is a
 // socket, and where the admin says Slurm's cgroups are.
 pmi::ProbeInput probe_input(const EnvMap& env, const Policy& pol);
 // Everything else the launch needs from the host, for this identity and launch context.
-HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchContext& ctx, const pmi::ProbeInput& probe);
+HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchContext& ctx,
+                 const pmi::ProbeInput& probe);
 
 }  // namespace socker::host

@@ -23,15 +23,18 @@ ResolvedImage image_from_file(const std::string& path, const Policy& pol, const 
     const auto uo = launcher::open_as_user(path, id.uid, id.gid, true);
     const Fd closer(uo.fd);
     if (uo.is_dir)
-        throw_usage(path + ": a directory; launch from an image file (docker-archive, OCI archive, rootfs "
-                              "tar), or import an OCI layout first: socker-mpi image import layout:DIR NAME");
+        throw_usage(path +
+                    ": a directory; launch from an image file (docker-archive, OCI archive, rootfs "
+                    "tar), or import an OCI layout first: socker-mpi image import layout:DIR NAME");
     struct stat st {};
     if (::fstat(uo.fd, &st) != 0) throw_errno("stat", path, errno);
     const image::ImageName name = image::name_for_file(
-        {fd_path(uo.fd), static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
-         static_cast<unsigned long long>(st.st_size),
-         static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<unsigned long long>(st.st_mtim.tv_nsec),
-         static_cast<unsigned long long>(st.st_ctim.tv_sec) * 1000000000ULL + static_cast<unsigned long long>(st.st_ctim.tv_nsec)});
+        {fd_path(uo.fd), static_cast<unsigned long long>(st.st_dev),
+         static_cast<unsigned long long>(st.st_ino), static_cast<unsigned long long>(st.st_size),
+         static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL +
+             static_cast<unsigned long long>(st.st_mtim.tv_nsec),
+         static_cast<unsigned long long>(st.st_ctim.tv_sec) * 1000000000ULL +
+             static_cast<unsigned long long>(st.st_ctim.tv_nsec)});
 
     image::ImportSource src;
     src.label = path;
@@ -79,8 +82,11 @@ ResolvedImage find_image(const image::ImageName& name, const Policy& pol, const 
         return find_in_stores(name, pol, id);
     } catch (const Error& e) {
         // "app.tar" is a valid image name; the user most likely meant the file.
-        if (e.code() != Exit::BadImage || name.tag != "latest" || !image::looks_like_image_file(name.repo)) throw;
-        throw Error(e.code(), std::string(e.what()) + " (to launch an image file, give its path: ./" + name.repo + ")", {});
+        if (e.code() != Exit::BadImage || name.tag != "latest" || !image::looks_like_image_file(name.repo))
+            throw;
+        throw Error(e.code(),
+                    std::string(e.what()) + " (to launch an image file, give its path: ./" + name.repo + ")",
+                    {});
     }
 }
 

@@ -29,8 +29,9 @@ int main(int argc, char** argv, char** envp) {
     // OpenCL, X11, libpciaccess...): none is needed (I/O discovery is off, hwloc reads XML with
     // its built-in parser), and they link the shared libhwloc beside the static one.
     ::setenv("HWLOC_PLUGINS_PATH", "/nonexistent/socker-mpi-loads-no-hwloc-plugins", 1);
-    const std::string prefix =
-        "socker-mpi[rank " + (pmi::rank_hint(user_env) ? std::to_string(*pmi::rank_hint(user_env)) : "-") + "]: ";
+    const std::string prefix = "socker-mpi[rank " +
+                               (pmi::rank_hint(user_env) ? std::to_string(*pmi::rank_hint(user_env)) : "-") +
+                               "]: ";
     int pmi_fd = -1;
     if (auto v = env_long(user_env, "PMI_FD")) pmi_fd = static_cast<int>(*v);
     try {

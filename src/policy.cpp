@@ -24,8 +24,8 @@ bool parse_bool(const std::string& origin, int line, const std::string& key, con
     bad(origin, line, "key '" + key + "' wants yes or no, got '" + v + "'");
 }
 
-std::vector<std::string> absolute_paths(const std::string& origin, int line,
-                                        const std::string& key, const std::string& v) {
+std::vector<std::string> absolute_paths(const std::string& origin, int line, const std::string& key,
+                                        const std::string& v) {
     auto list = comma_list(v);
     for (const auto& p : list)
         if (p.empty() || p[0] != '/')
@@ -34,18 +34,25 @@ std::vector<std::string> absolute_paths(const std::string& origin, int line,
 }
 
 // "123", "64K", "100M", "2G", "1T" (powers of 1024).
-unsigned long long parse_size(const std::string& origin, int line, const std::string& key, const std::string& v) {
+unsigned long long parse_size(const std::string& origin, int line, const std::string& key,
+                              const std::string& v) {
     size_t digits = 0;
     while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
     const std::string unit = v.substr(digits);
     int shift = -1;
-    if (unit.empty()) shift = 0;
-    else if (unit == "K" || unit == "k") shift = 10;
-    else if (unit == "M") shift = 20;
-    else if (unit == "G") shift = 30;
-    else if (unit == "T") shift = 40;
+    if (unit.empty())
+        shift = 0;
+    else if (unit == "K" || unit == "k")
+        shift = 10;
+    else if (unit == "M")
+        shift = 20;
+    else if (unit == "G")
+        shift = 30;
+    else if (unit == "T")
+        shift = 40;
     if (digits == 0 || digits > 15 || shift < 0)
-        bad(origin, line, "key '" + key + "' wants a size (a number, optionally K, M, G or T), got '" + v + "'");
+        bad(origin, line,
+            "key '" + key + "' wants a size (a number, optionally K, M, G or T), got '" + v + "'");
     return std::stoull(v.substr(0, digits)) << shift;
 }
 
@@ -58,8 +65,8 @@ std::string absolute_path(const std::string& origin, int line, const std::string
 
 const std::vector<std::string>& builtin_denied_destinations() {
     static const std::vector<std::string> v = {
-        "/", "/proc", "/sys", "/dev", "/etc/passwd", "/etc/group", "/etc/shadow",
-        "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc",
+        "/",    "/proc", "/sys",  "/dev", "/etc/passwd", "/etc/group", "/etc/shadow",
+        "/usr", "/bin",  "/sbin", "/lib", "/lib64",      "/etc",
     };
     return v;
 }
@@ -167,10 +174,14 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
         } else if (key == "audit_required") {
             p.audit_required = parse_bool(origin, line, key, v);
         } else if (key == "log") {
-            if (v == "syslog") p.log = LogDest::Syslog;
-            else if (v == "none") p.log = LogDest::None;
-            else if (v == "stderr") p.log = LogDest::Stderr;
-            else bad(origin, line, "log wants syslog, stderr or none");
+            if (v == "syslog")
+                p.log = LogDest::Syslog;
+            else if (v == "none")
+                p.log = LogDest::None;
+            else if (v == "stderr")
+                p.log = LogDest::Stderr;
+            else
+                bad(origin, line, "log wants syslog, stderr or none");
         } else {
             bad(origin, line, "unknown key '" + key + "'");
         }

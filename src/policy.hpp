@@ -24,16 +24,16 @@ struct NodeSection {
 };
 
 struct Policy {
-    std::string image_store = "/var/lib/socker-mpi/images";   // admin store
+    std::string image_store = "/var/lib/socker-mpi/images";  // admin store
     std::string runtime_dir = "/var/lib/socker-mpi/mnt";     // staging mount point (root-owned)
-    bool user_store = true;            // users may keep (import, launch) images in ~/.local/share/socker-mpi
+    bool user_store = true;  // users may keep (import, launch) images in ~/.local/share/socker-mpi
     std::string import_admin_store = "root";  // who may import into the admin store: root | users
     bool user_binds = true;
     std::vector<std::string> bind_allowed_prefixes = {"/home", "/scratch", "/tmp", "/work"};
     std::vector<std::string> bind_denied_destinations;  // added to the built-in list
-    std::vector<std::string> devices = {"/dev/infiniband/*", "/dev/cxi*", "/dev/hfi1_*",
-                                        "/dev/xpmem", "/dev/knem", "/dev/nvidia*",
-                                        "/dev/nvidia-caps/*", "/dev/kfd", "/dev/dri/*"};
+    std::vector<std::string> devices = {"/dev/infiniband/*",  "/dev/cxi*", "/dev/hfi1_*",
+                                        "/dev/xpmem",         "/dev/knem", "/dev/nvidia*",
+                                        "/dev/nvidia-caps/*", "/dev/kfd",  "/dev/dri/*"};
     std::vector<std::string> env_deny = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
     bool require_slurm_step = true;
     // Where Slurm's cgroup/v1 tree sits in each hierarchy ("" = at its root, Slurm's default).

@@ -23,8 +23,10 @@ BindRequest parse_bind(const std::string& spec) {
     b.source = parts[0];
     b.target = parts.size() >= 2 && !parts[1].empty() ? parts[1] : parts[0];
     if (parts.size() == 3) {
-        if (parts[2] == "ro") b.read_only = true;
-        else if (parts[2] != "rw") throw_usage("--bind '" + spec + "': mode must be ro or rw");
+        if (parts[2] == "ro")
+            b.read_only = true;
+        else if (parts[2] != "rw")
+            throw_usage("--bind '" + spec + "': mode must be ro or rw");
     }
     if (b.source[0] != '/' || b.target[0] != '/')
         throw_usage("--bind '" + spec + "': paths must be absolute");
@@ -39,15 +41,29 @@ std::string join(const std::vector<std::string>& names) {
     return s;
 }
 
-const std::vector<std::string> kRunOptions = {
-    "--bind", "-v", "--volume", "--env", "-e", "--workdir", "-w", "--dry-run", "--verbose",
-    "--bind-to", "--distribution", "--membind", "--cpus-per-rank", "--report-bindings",
-    "--help", "--version", "--device"};
+const std::vector<std::string> kRunOptions = {"--bind",
+                                              "-v",
+                                              "--volume",
+                                              "--env",
+                                              "-e",
+                                              "--workdir",
+                                              "-w",
+                                              "--dry-run",
+                                              "--verbose",
+                                              "--bind-to",
+                                              "--distribution",
+                                              "--membind",
+                                              "--cpus-per-rank",
+                                              "--report-bindings",
+                                              "--help",
+                                              "--version",
+                                              "--device"};
 
 // Options other container tools have for gaining privilege: recognised, and refused as such.
 const std::vector<std::string> kPrivilegeOptions = {
-    "--privileged", "--cap-add", "--cap-drop", "--user", "-u", "--uid", "--gid", "--group-add",
-    "--security-opt", "--userns", "--pid", "--net", "--network", "--ipc", "--device-cgroup-rule"};
+    "--privileged", "--cap-add", "--cap-drop",  "--user",         "-u",
+    "--uid",        "--gid",     "--group-add", "--security-opt", "--userns",
+    "--pid",        "--net",     "--network",   "--ipc",          "--device-cgroup-rule"};
 
 // A CLI validator from topology's vocabulary: a kind added there is accepted here.
 CLI::IsMember member_of(const std::vector<std::string>& names) { return CLI::IsMember(names); }
@@ -59,7 +75,8 @@ void add_placement_options(CLI::App& app, topology::PlacementRequest& p, std::op
         ->check(member_of(topology::bind_kind_names()));
     app.add_option("--distribution", distribution, join(topology::distribution_names()))
         ->check(member_of(topology::distribution_names()));
-    app.add_option("--membind", membind, join(topology::membind_names()))->check(member_of(topology::membind_names()));
+    app.add_option("--membind", membind, join(topology::membind_names()))
+        ->check(member_of(topology::membind_names()));
     app.add_option("--cpus-per-rank", p.cpus_per_rank, "CPUs per rank")
         ->check(CLI::Range(1, topology::kMaxCpusPerRank));
     app.add_flag("--report-bindings", p.report, "print each rank's binding");
@@ -68,7 +85,8 @@ void add_placement_options(CLI::App& app, topology::PlacementRequest& p, std::op
 // After parsing: the strings CLI11 checked, as topology's types. `bind_alias`: the old
 // spelling --bind=KIND (kept for one release, docs/binding.md).
 void finish_placement(topology::PlacementRequest& p, const std::optional<std::string>& bind_to,
-                      const std::optional<std::string>& distribution, const std::optional<std::string>& membind) {
+                      const std::optional<std::string>& distribution,
+                      const std::optional<std::string>& membind) {
     if (bind_to) p.bind = topology::parse_bind_kind(*bind_to);
     if (distribution) p.distribution = topology::parse_distribution(*distribution);
     if (membind) p.membind = topology::parse_membind(*membind);
@@ -82,10 +100,11 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     CLI::App app{"socker-mpi: run MPI ranks in containers, in place, as the user, inside the Slurm step",
                  "socker-mpi"};
     app.set_help_all_flag("--help-all", "all help");
-    app.footer("Run a rank:   srun -n N socker-mpi [OPTIONS] IMAGE [CMD [ARGS...]]\n"
-               "Everything after IMAGE is the command; without one the image's Entrypoint/Cmd run.\n"
-               "Exit codes: the command's own; 64 usage, 65 bad image, 70 internal, 74 I/O,\n"
-               "77 refused by policy, 78 bad admin config, 126/127 command not executable/found.");
+    app.footer(
+        "Run a rank:   srun -n N socker-mpi [OPTIONS] IMAGE [CMD [ARGS...]]\n"
+        "Everything after IMAGE is the command; without one the image's Entrypoint/Cmd run.\n"
+        "Exit codes: the command's own; 64 usage, 65 bad image, 70 internal, 74 I/O,\n"
+        "77 refused by policy, 78 bad admin config, 126/127 command not executable/found.");
     app.prefix_command();  // everything after IMAGE belongs to the command
     app.require_subcommand(0, 1);
 
@@ -98,7 +117,8 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
                    "bind mount SRC[:DST[:ro]] (repeatable); --bind=KIND is the old spelling of --bind-to")
         ->allow_extra_args(false);
     add_placement_options(app, run.placement, bind_to, distribution, membind);
-    app.add_option("-e,--env", run.env_set, "set KEY=VALUE in the container (repeatable)")->allow_extra_args(false);
+    app.add_option("-e,--env", run.env_set, "set KEY=VALUE in the container (repeatable)")
+        ->allow_extra_args(false);
     app.add_option("--device", run.devices, "pass a device node from the admin's allow-list (repeatable)")
         ->allow_extra_args(false);
     app.add_option("-w,--workdir", run.workdir, "working directory inside the container");
@@ -137,7 +157,8 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     plan_cmd->add_option("--topology", plan.topology, "hwloc XML file or synthetic description");
     plan_cmd->add_option("--ranks", plan.options.ranks, "ranks on the node")->check(CLI::PositiveNumber);
     plan_cmd->add_option("--cpuset", plan.options.allowed, "allowed CPUs (list string, OS indexes)");
-    plan_cmd->add_option("--format", plan.options.format, "table|json")->check(CLI::IsMember({"table", "json"}));
+    plan_cmd->add_option("--format", plan.options.format, "table|json")
+        ->check(CLI::IsMember({"table", "json"}));
     plan_cmd->add_option("--node", plan.node, "node name for [node:GLOB] sections");
     add_placement_options(*plan_cmd, plan.options.placement, plan_bind_to, plan_distribution, plan_membind);
     plan_cmd->add_option("--bind", plan_bind, "old spelling of --bind-to")
@@ -171,8 +192,9 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
         std::string opt = rest[0].substr(0, rest[0].find('='));
         // Options other tools have for gaining privilege: recognised, and refused as such.
         if (std::find(kPrivilegeOptions.begin(), kPrivilegeOptions.end(), opt) != kPrivilegeOptions.end())
-            throw_refused(opt, "socker-mpi never grants privileges: ranks run as the submitting user, "
-                               "with no capabilities, in the host's PID and network namespaces");
+            throw_refused(opt,
+                          "socker-mpi never grants privileges: ranks run as the submitting user, "
+                          "with no capabilities, in the host's PID and network namespaces");
         std::string msg = "unknown option '" + rest[0] + "'";
         if (auto s = spellcheck(opt, kRunOptions)) msg += ", did you mean '" + *s + "'?";
         throw_usage(msg);
@@ -189,8 +211,10 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
         }
         const auto& kinds = topology::bind_kind_names();
         if (std::find(kinds.begin(), kinds.end(), bind_opt) == kinds.end()) {
-            std::string msg = "--bind '" + bind_opt + "': not a bind mount (an absolute path SRC[:DST[:ro]]) nor a "
-                              "placement (" + join(kinds) + ", the old spelling of --bind-to)";
+            std::string msg = "--bind '" + bind_opt +
+                              "': not a bind mount (an absolute path SRC[:DST[:ro]]) nor a "
+                              "placement (" +
+                              join(kinds) + ", the old spelling of --bind-to)";
             if (auto sp = spellcheck(bind_opt, kinds)) msg += ", did you mean '--bind-to=" + *sp + "'?";
             throw_usage(msg);
         }

@@ -35,13 +35,22 @@ struct ImportRequest {
     std::string name;
     bool user_store = false;
 };
-struct ImageListRequest { bool user_store = false; };
-struct ImageRemoveRequest { std::string name; bool user_store = false; };
-struct ImageInspectRequest { std::string name; };
-struct ImageGcRequest { bool user_store = false; };
+struct ImageListRequest {
+    bool user_store = false;
+};
+struct ImageRemoveRequest {
+    std::string name;
+    bool user_store = false;
+};
+struct ImageInspectRequest {
+    std::string name;
+};
+struct ImageGcRequest {
+    bool user_store = false;
+};
 struct PlanRequest {
-    std::string topology;  // "" = this machine; a file path = hwloc XML; else synthetic
-    std::string node;      // node name for [node:GLOB] matching ("" = this host)
+    std::string topology;           // "" = this machine; a file path = hwloc XML; else synthetic
+    std::string node;               // node name for [node:GLOB] matching ("" = this host)
     topology::PlanOptions options;  // ranks, --cpuset, --format, the placement asked
 };
 struct VersionRequest {};
@@ -51,7 +60,9 @@ using UserRequest = std::variant<RunRequest, ImportRequest, ImageListRequest, Im
 
 // Parses argv (argv[0] excluded). Throws Error(Exit::Usage) with a one-line message; --help
 // output is signalled by HelpRequested carrying the text.
-struct HelpRequested { std::string text; };
+struct HelpRequested {
+    std::string text;
+};
 UserRequest parse_command_line(const std::vector<std::string>& args);
 
 // "SRC[:DST[:ro|rw]]"

@@ -1,10 +1,10 @@
 #include "src/stores.hpp"
 
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fmt/core.h>
 #include <memory>
 
 #include "base/error.hpp"
@@ -66,7 +66,8 @@ void become_user(const launcher::Identity& id) {
     launcher::drop_privileges(id, sys);
 }
 
-TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool user, bool change, const char* what) {
+TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool user, bool change,
+                         const char* what) {
     if (user) {
         if (!pol.user_store)
             throw_refused("--user", "per-user image stores are disabled by the admin (user_store = no)");
@@ -78,7 +79,8 @@ TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool u
     }
     if (change && pol.import_admin_store == "root" && id.uid != 0)
         throw_refused(std::string(what) + " " + pol.image_store,
-                      "only root may change the admin store" + std::string(pol.user_store ? " (use --user for your own store)" : ""));
+                      "only root may change the admin store" +
+                          std::string(pol.user_store ? " (use --user for your own store)" : ""));
     return {pol.image_store, change ? host::ensure_store_lock(pol, pol.image_store) : ""};
 }
 
@@ -93,23 +95,29 @@ std::string user_store_path(const launcher::Identity& id, bool create) {
     if (id.home.empty() || id.home[0] != '/' || id.home == "/")
         throw Error(Exit::Refused, "per-user store", id.name, 0, "the user has no home directory");
     std::string root = id.home;
-    for (const char* part : {"/.local", "/.local/share", "/.local/share/socker-mpi", "/.local/share/socker-mpi/images"}) {
+    for (const char* part :
+         {"/.local", "/.local/share", "/.local/share/socker-mpi", "/.local/share/socker-mpi/images"}) {
         root = id.home + part;
         if (create && ::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir", root, errno);
     }
     return root;
 }
 
-void print_import_summary(const std::string& prefix, const std::string& what, const image::ImportResult& res) {
+void print_import_summary(const std::string& prefix, const std::string& what,
+                          const image::ImportResult& res) {
     const auto& rec = res.record;
     std::string extra;
-    if (res.dropped) extra += "; left out " + std::to_string(res.dropped) + " device node(s)/FIFO(s)/socket(s)";
-    if (res.suid_cleared) extra += "; cleared setuid/setgid on " + std::to_string(res.suid_cleared) + " file(s)";
+    if (res.dropped)
+        extra += "; left out " + std::to_string(res.dropped) + " device node(s)/FIFO(s)/socket(s)";
+    if (res.suid_cleared)
+        extra += "; cleared setuid/setgid on " + std::to_string(res.suid_cleared) + " file(s)";
     const double mib = static_cast<double>(res.bytes_read) / 1048576.0;
-    fmt::print(stderr, "{}imported {} ({}): sha256:{:.12}, {} layer(s): {} unpacked, {} already stored; {} read in {:.2f} s ({:.0f} MiB/s){}\n",
+    fmt::print(stderr,
+               "{}imported {} ({}): sha256:{:.12}, {} layer(s): {} unpacked, {} already stored; {} read in "
+               "{:.2f} s ({:.0f} MiB/s){}\n",
                prefix, what, rec.format, rec.id, rec.layers.size(), res.layers_unpacked, res.layers_reused,
-               human_bytes(static_cast<double>(res.bytes_read)), res.seconds, res.seconds > 0 ? mib / res.seconds : 0.0,
-               extra);
+               human_bytes(static_cast<double>(res.bytes_read)), res.seconds,
+               res.seconds > 0 ? mib / res.seconds : 0.0, extra);
 }
 
 std::optional<ProgressCallback> progress_bar_for(const std::string& what) {

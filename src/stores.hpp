@@ -28,7 +28,8 @@ struct TargetStore {
     std::string root;
     std::string node_lock;
 };
-TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool user, bool change, const char* what);
+TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool user, bool change,
+                         const char* what);
 
 // Options of an import: the admin's limits and the store's node lock.
 image::ImportOptions import_options(const Policy& pol, const std::string& node_lock);

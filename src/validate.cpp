@@ -4,15 +4,16 @@
 
 #include "base/error.hpp"
 #include "base/text.hpp"
-#include "launcher/mount_policy.hpp"
 #include "image/store.hpp"
+#include "launcher/mount_policy.hpp"
 #include "src/images.hpp"
 
 namespace socker {
 
 namespace {
-const char* const kPmixVariables[] = {"PMIX_SERVER_TMPDIR", "PMIX_DSTORE_21_BASE_PATH", "PMIX_DSTORE_ESH_BASE_PATH",
-                                      "OMPI_MCA_orte_top_session_dir", "OMPI_FILE_LOCATION"};
+const char* const kPmixVariables[] = {"PMIX_SERVER_TMPDIR", "PMIX_DSTORE_21_BASE_PATH",
+                                      "PMIX_DSTORE_ESH_BASE_PATH", "OMPI_MCA_orte_top_session_dir",
+                                      "OMPI_FILE_LOCATION"};
 }  // namespace
 
 std::vector<launcher::PmixBind> pmix_binds(const EnvMap& env, const PmixPlaces& at) {
@@ -20,7 +21,8 @@ std::vector<launcher::PmixBind> pmix_binds(const EnvMap& env, const PmixPlaces& 
     auto add = [&](const std::string& dir, bool slurm) {
         for (const auto& o : out)
             if (path_under(dir, o.dir)) return;  // the outer bind carries it
-        out.erase(std::remove_if(out.begin(), out.end(), [&](const launcher::PmixBind& o) { return path_under(o.dir, dir); }),
+        out.erase(std::remove_if(out.begin(), out.end(),
+                                 [&](const launcher::PmixBind& o) { return path_under(o.dir, dir); }),
                   out.end());
         out.push_back({dir, slurm});
     };
@@ -39,18 +41,20 @@ std::vector<launcher::PmixBind> pmix_binds(const EnvMap& env, const PmixPlaces& 
             add(d, false);
             continue;
         }
-        throw_refused(std::string(k) + "=" + *v,
-                      "not where Slurm's PMIx plugin puts its directory (" +
-                          (at.slurm_server_dir.empty() ? std::string("not in a Slurm step") : at.slurm_server_dir) +
-                          ") nor mpirun's session directory (below /tmp), and " +
-                          (under_prefix ? "user binds are disabled by the admin" : "outside the allowed bind sources"));
+        throw_refused(
+            std::string(k) + "=" + *v,
+            "not where Slurm's PMIx plugin puts its directory (" +
+                (at.slurm_server_dir.empty() ? std::string("not in a Slurm step") : at.slurm_server_dir) +
+                ") nor mpirun's session directory (below /tmp), and " +
+                (under_prefix ? "user binds are disabled by the admin" : "outside the allowed bind sources"));
     }
-    std::sort(out.begin(), out.end(), [](const launcher::PmixBind& a, const launcher::PmixBind& b) { return a.dir < b.dir; });
+    std::sort(out.begin(), out.end(),
+              [](const launcher::PmixBind& a, const launcher::PmixBind& b) { return a.dir < b.dir; });
     return out;
 }
 
-ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx, const Policy& pol,
-                          const host::HostFacts& host) {
+ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx,
+                          const Policy& pol, const host::HostFacts& host) {
     ValidatedRequest v;
     // The image: a name is checked before anything touches the filesystem; an image file is
     // imported into the user's own store, which the admin may have disabled.
@@ -65,8 +69,10 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
 
     // Where this rank is: its Slurm step, from its cgroups, and nothing it could fake.
     if (!ctx.cgroup_problem.empty()) throw_refused("launch", ctx.cgroup_problem);
-    if (auto fd = env_get(env, "PMI_FD"); fd && !host.pmi_fd_is_socket) throw_refused("PMI_FD=" + *fd, "not an open socket");
-    if (pol.require_slurm_step && !ctx.step) throw_refused("launch", "not inside a Slurm job step (the admin requires one)");
+    if (auto fd = env_get(env, "PMI_FD"); fd && !host.pmi_fd_is_socket)
+        throw_refused("PMI_FD=" + *fd, "not an open socket");
+    if (pol.require_slurm_step && !ctx.step)
+        throw_refused("launch", "not inside a Slurm job step (the admin requires one)");
     if (ctx.step && ctx.step->uid != static_cast<long>(host.id.uid))
         throw_refused("launch", "the Slurm step belongs to uid " + std::to_string(ctx.step->uid));
     v.keep_fd = ctx.pmi_fd ? std::optional<int>(static_cast<int>(*ctx.pmi_fd)) : std::nullopt;
@@ -78,7 +84,8 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
         bool listed = false;
         for (const auto& g : pol.devices) listed = listed || host::matches_any(d, {g});
         if (!listed) throw_refused("--device " + d, "not in the admin's device allow-list");
-        if (!host.devices.unreadable.empty()) throw_refused("--device " + d, "no device is passed: " + host.devices.unreadable);
+        if (!host.devices.unreadable.empty())
+            throw_refused("--device " + d, "no device is passed: " + host.devices.unreadable);
         if (std::find(v.devices.begin(), v.devices.end(), d) == v.devices.end())
             throw Error(Exit::Io, "--device", d, ENOENT, "not present on this node");
     }
@@ -96,15 +103,16 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
 
     // PMIx directories: only where Slurm or mpirun put them (job and step from the cgroup).
     PmixPlaces places;
-    const std::string step_suffix = ctx.step ? std::to_string(ctx.step->job) + "." + ctx.step->step : std::string();
+    const std::string step_suffix =
+        ctx.step ? std::to_string(ctx.step->job) + "." + ctx.step->step : std::string();
     if (ctx.step && !host.slurm.spool.empty())
         places.slurm_server_dir = lexically_normal(host.slurm.spool) + "/pmix." + step_suffix;
     places.user_binds = pol.user_binds;
     places.bind_allowed_prefixes = pol.bind_allowed_prefixes;
     v.pmix_dirs = pmix_binds(env, places);
     if (ctx.step && !host.slurm.tmpfs.empty())
-        v.slurm_appdir = lexically_normal(host.slurm.tmpfs) + "/spmix_appdir_" + std::to_string(host.id.uid) + "_" +
-                         step_suffix;
+        v.slurm_appdir = lexically_normal(host.slurm.tmpfs) + "/spmix_appdir_" + std::to_string(host.id.uid) +
+                         "_" + step_suffix;
 
     // The working directory is bound when it lies under an allowed prefix (it is visible anyway
     // below /tmp and the home directory).
@@ -127,9 +135,9 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
     return v;
 }
 
-launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage& img, const host::HostFacts& host,
-                                 const topology::RankBinding& rb, const Policy& pol, mode_t umask,
-                                 const std::string& store_lock) {
+launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage& img,
+                                 const host::HostFacts& host, const topology::RankBinding& rb,
+                                 const Policy& pol, mode_t umask, const std::string& store_lock) {
     launcher::LaunchPlan p;
     p.id = host.id;
     p.group_names = host.group_names;

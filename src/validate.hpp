@@ -24,25 +24,25 @@
 namespace socker {
 
 struct ValidatedRequest {
-    std::string image;                        // as given
-    std::optional<image::ImageName> name;     // a name; nullopt: an image file (path in `image`)
-    std::vector<std::string> command;         // empty: the image's Entrypoint/Cmd
+    std::string image;                     // as given
+    std::optional<image::ImageName> name;  // a name; nullopt: an image file (path in `image`)
+    std::vector<std::string> command;      // empty: the image's Entrypoint/Cmd
     std::optional<std::string> workdir;
-    EnvMap env;                               // the user's, less the admin's env_deny
+    EnvMap env;                                                // the user's, less the admin's env_deny
     std::vector<std::pair<std::string, std::string>> env_set;  // -e KEY=VALUE
     std::vector<launcher::UserBind> binds;
     std::vector<launcher::PmixBind> pmix_dirs;
-    std::string slurm_appdir;                 // <TmpFS>/spmix_appdir_U_J.S ("" = not in a step)
-    bool bind_cwd = false;                    // the working directory is bound
-    std::vector<std::string> devices;         // host paths
+    std::string slurm_appdir;          // <TmpFS>/spmix_appdir_U_J.S ("" = not in a step)
+    bool bind_cwd = false;             // the working directory is bound
+    std::vector<std::string> devices;  // host paths
     std::vector<std::string> bind_allowed_prefixes;
     std::vector<std::string> denied_destinations;
     topology::PlacementRequest placement;
-    std::optional<int> keep_fd;               // PMI_FD of a PMI2 launch
+    std::optional<int> keep_fd;  // PMI_FD of a PMI2 launch
 };
 
-ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx, const Policy& pol,
-                          const host::HostFacts& host);
+ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx,
+                          const Policy& pol, const host::HostFacts& host);
 
 // Where PMIx/Open MPI directories named in the environment may be: below /tmp (mpirun's
 // session dir; /tmp is shared anyway), Slurm's own <SlurmdSpoolDir>/pmix.J.S of this very step
@@ -58,8 +58,8 @@ std::vector<launcher::PmixBind> pmix_binds(const EnvMap& env, const PmixPlaces& 
 
 // The launch plan: the validated request with the image found, the host's facts, this rank's
 // binding, the caller's umask and the image store's node lock. Pure.
-launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage& img, const host::HostFacts& host,
-                                 const topology::RankBinding& rb, const Policy& pol, mode_t umask,
-                                 const std::string& store_lock);
+launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage& img,
+                                 const host::HostFacts& host, const topology::RankBinding& rb,
+                                 const Policy& pol, mode_t umask, const std::string& store_lock);
 
 }  // namespace socker

@@ -126,8 +126,9 @@ std::string render_placements(const PlanOptions& request, Topology topo, const E
         out += pad(r[0], width[0] + 2) + pad(r[1], width[1] + 2) + pad(r[2], width[2] + 2) + r[3] + "\n";
     std::vector<std::string> notes = plan.notes;
     if (rp.policy.bind == BindKind::None)
-        notes.insert(notes.begin(),
-                     "bind=none: every rank keeps the binding it inherits (Slurm's); --bind-to sets a policy");
+        notes.insert(
+            notes.begin(),
+            "bind=none: every rank keeps the binding it inherits (Slurm's); --bind-to sets a policy");
     if (!notes.empty()) out += "\n";
     for (const auto& n : notes) out += "note: " + n + "\n";
     return out;

@@ -13,8 +13,9 @@ struct Name {
     BindKind kind;
     const char* name;
 };
-const Name kKindNames[] = {{BindKind::None, "none"}, {BindKind::HwThread, "hwthread"}, {BindKind::Core, "core"},
-                           {BindKind::L3, "l3"},     {BindKind::Numa, "numa"},         {BindKind::Socket, "socket"}};
+const Name kKindNames[] = {{BindKind::None, "none"}, {BindKind::HwThread, "hwthread"},
+                           {BindKind::Core, "core"}, {BindKind::L3, "l3"},
+                           {BindKind::Numa, "numa"}, {BindKind::Socket, "socket"}};
 
 }  // namespace
 
@@ -26,9 +27,12 @@ const char* to_string(BindKind k) {
 const char* to_string(Distribution d) { return d == Distribution::Block ? "block" : "cyclic"; }
 const char* to_string(MemBind m) {
     switch (m) {
-        case MemBind::None: return "none";
-        case MemBind::Local: return "local";
-        case MemBind::Interleave: return "interleave";
+        case MemBind::None:
+            return "none";
+        case MemBind::Local:
+            return "local";
+        case MemBind::Interleave:
+            return "interleave";
     }
     return "none";
 }
@@ -81,7 +85,8 @@ std::string describe(const PlacementPolicy& p) {
            " cpus_per_rank=" + (p.cpus_per_rank ? std::to_string(*p.cpus_per_rank) : "even split");
 }
 
-bool set_node_default(NodeDefaults& d, const std::string& key, const std::string& value, const std::string& where) {
+bool set_node_default(NodeDefaults& d, const std::string& key, const std::string& value,
+                      const std::string& where) {
     auto bad = [&](const std::string& expected, const std::vector<std::string>& names) {
         std::string detail = "[node:" + d.pattern + "] " + key + " = " + value + ": expected " + expected;
         if (!names.empty())

@@ -60,7 +60,8 @@ struct NodeDefaults {
 // Sets one placement key of a section (bind_to, or its old spelling bind; distribution;
 // membind; cpus_per_rank). Returns false when `key` is not a placement key; throws
 // Error(Exit::Config) naming `where` ("file:line") and offering a spelling for a bad value.
-bool set_node_default(NodeDefaults& d, const std::string& key, const std::string& value, const std::string& where);
+bool set_node_default(NodeDefaults& d, const std::string& key, const std::string& value,
+                      const std::string& where);
 
 // The binding a launch applies before exec: CPUs (a list string of OS indexes, "0-3,8"), and
 // the memory policy over NUMA nodes (mems "" when membind is none).

@@ -213,8 +213,8 @@ Bitmap logical_set(const std::vector<Unit>& units, const std::vector<size_t>& wh
 }
 
 std::variant<NodePlacement, FitFailure> plan_exclusive(const Topology& topo, const Bitmap& allowed, size_t n,
-                                                  const PlacementPolicy& p, std::vector<Unit> units,
-                                                  NodePlacement plan) {
+                                                       const PlacementPolicy& p, std::vector<Unit> units,
+                                                       NodePlacement plan) {
     const KindInfo& ki = info(p.bind);
     const std::string name = policy_name(p);
     size_t per_rank = 0;
@@ -288,7 +288,8 @@ std::variant<NodePlacement, FitFailure> plan_exclusive(const Topology& topo, con
 }
 
 std::variant<NodePlacement, FitFailure> plan_domains(const Topology& topo, const Bitmap& allowed, size_t n,
-                                                const PlacementPolicy& p, std::vector<Unit> units, NodePlacement plan) {
+                                                     const PlacementPolicy& p, std::vector<Unit> units,
+                                                     NodePlacement plan) {
     const KindInfo& ki = info(p.bind);
     const std::string name = policy_name(p);
     std::vector<size_t> chosen;  // the domain of each rank
@@ -368,8 +369,8 @@ std::variant<NodePlacement, FitFailure> plan_domains(const Topology& topo, const
     return plan;
 }
 
-std::variant<NodePlacement, FitFailure> plan_impl(const Topology& topo, const Bitmap& allowed, long local_size,
-                                             const PlacementPolicy& p) {
+std::variant<NodePlacement, FitFailure> plan_impl(const Topology& topo, const Bitmap& allowed,
+                                                  long local_size, const PlacementPolicy& p) {
     if (local_size < 1) throw Error(Exit::Usage, "plan", "", 0, "the number of ranks must be at least 1");
     if (p.cpus_per_rank && *p.cpus_per_rank < 1)
         throw Error(Exit::Usage, "cpus_per_rank", std::to_string(*p.cpus_per_rank), 0, "must be at least 1");
@@ -393,7 +394,8 @@ std::variant<NodePlacement, FitFailure> plan_impl(const Topology& topo, const Bi
 
 }  // namespace
 
-NodePlacement place_node(const Topology& topo, const Bitmap& allowed, long local_size, const PlacementPolicy& p) {
+NodePlacement place_node(const Topology& topo, const Bitmap& allowed, long local_size,
+                         const PlacementPolicy& p) {
     auto result = plan_impl(topo, allowed, local_size, p);
     if (auto* f = std::get_if<FitFailure>(&result)) throw Error(Exit::Usage, f->message, "");
     return std::get<NodePlacement>(std::move(result));

@@ -45,7 +45,8 @@ struct NodePlacement {
 // usually all of them after Topology::restrict_to). Throws Error(Exit::Usage) when the policy
 // cannot be met: more ranks than units under an exclusive policy, more ranks than CPUs, an
 // object type the topology lacks (bind=l3 without L3 caches), cpus_per_rank too large.
-NodePlacement place_node(const Topology& topo, const Bitmap& allowed, long local_size, const PlacementPolicy& p);
+NodePlacement place_node(const Topology& topo, const Bitmap& allowed, long local_size,
+                         const PlacementPolicy& p);
 NodePlacement place_node(const Topology& topo, long local_size, const PlacementPolicy& p);  // allowed = all
 
 // One rank, given the CPUs it inherited (its affinity when the launcher starts).

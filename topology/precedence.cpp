@@ -68,7 +68,8 @@ ResolvedPlacement resolve_placement(const PlacementRequest& cli, const EnvMap& e
         out.source["bind"] = "SOCKER_MPI_BIND";
     }
     if (auto v = var("SOCKER_MPI_DISTRIBUTION")) {
-        p.distribution = from_env<Distribution>("SOCKER_MPI_DISTRIBUTION", *v, parse_distribution, distribution_names());
+        p.distribution =
+            from_env<Distribution>("SOCKER_MPI_DISTRIBUTION", *v, parse_distribution, distribution_names());
         out.source["distribution"] = "SOCKER_MPI_DISTRIBUTION";
     }
     if (auto v = var("SOCKER_MPI_MEMBIND")) {

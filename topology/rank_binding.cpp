@@ -50,8 +50,9 @@ Bitmap current_affinity(const Topology& this_machine) {
     return set;
 }
 
-RankBinding binding_for_rank(const PlacementRequest& cli, const EnvMap& env, const std::vector<NodeDefaults>& sections,
-                             const std::string& hostname, long rank, long local_rank, long local_size) {
+RankBinding binding_for_rank(const PlacementRequest& cli, const EnvMap& env,
+                             const std::vector<NodeDefaults>& sections, const std::string& hostname,
+                             long rank, long local_rank, long local_size) {
     const ResolvedPlacement policy = resolve_placement(cli, env, sections, hostname);
     if (policy.policy.bind == BindKind::None && policy.policy.membind == MemBind::None && !cli.report) {
         RankBinding out;

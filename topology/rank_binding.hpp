@@ -39,8 +39,9 @@ RankBinding bind_rank(const Topology& topo, const Bitmap& inherited, const Resol
 // For the launcher. Loads this machine's topology and reads this thread's CPU affinity only when
 // needed (bind or membind not none, or --report-bindings); otherwise does no system call.
 // Throws Error(Exit::Usage) for an impossible policy.
-RankBinding binding_for_rank(const PlacementRequest& cli, const EnvMap& env, const std::vector<NodeDefaults>& sections,
-                             const std::string& hostname, long rank, long local_rank, long local_size);
+RankBinding binding_for_rank(const PlacementRequest& cli, const EnvMap& env,
+                             const std::vector<NodeDefaults>& sections, const std::string& hostname,
+                             long rank, long local_rank, long local_size);
 
 // The inherited CPUs of the calling thread (sched_getaffinity through hwloc).
 Bitmap current_affinity(const Topology& this_machine);

@@ -20,16 +20,14 @@
 #include <time.h>
 
 /* Monotonic wall clock in seconds; usable before MPI_Init (MPI_Wtime is not). */
-static inline double smpi_now(void)
-{
+static inline double smpi_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* 32-bit mixing (murmur3 finaliser) to build seeds from several small integers. */
-static inline uint32_t smpi_mix32(uint32_t h)
-{
+static inline uint32_t smpi_mix32(uint32_t h) {
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
     h ^= h >> 13;
@@ -38,8 +36,7 @@ static inline uint32_t smpi_mix32(uint32_t h)
     return h;
 }
 
-static inline uint32_t smpi_seed(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
-{
+static inline uint32_t smpi_seed(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
     uint32_t h = smpi_mix32(a + 0x243F6A88u);
     h = smpi_mix32(h ^ (b + 0x85A308D3u));
     h = smpi_mix32(h ^ (c + 0x13198A2Eu));
@@ -47,82 +44,78 @@ static inline uint32_t smpi_seed(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
     return h;
 }
 
-static inline unsigned char smpi_pattern_byte(uint32_t seed, size_t i)
-{
+static inline unsigned char smpi_pattern_byte(uint32_t seed, size_t i) {
     return (unsigned char)((seed + (uint32_t)i * 0x9E3779B1u) >> 24);
 }
 
 /* Fill buf with the pattern for seed; with poison, with its bitwise complement. */
-static inline void smpi_fill(void *buf, size_t n, uint32_t seed, bool poison)
-{
-    unsigned char *p = buf;
+static inline void smpi_fill(void* buf, size_t n, uint32_t seed, bool poison) {
+    unsigned char* p = buf;
     const unsigned x = poison ? 0xFFu : 0x00u;
     uint32_t v = seed; /* == seed + i * 0x9E3779B1 (mod 2^32), see smpi_pattern_byte */
-    for (size_t i = 0; i < n; i++, v += 0x9E3779B1u)
-        p[i] = (unsigned char)((v >> 24) ^ x);
+    for (size_t i = 0; i < n; i++, v += 0x9E3779B1u) p[i] = (unsigned char)((v >> 24) ^ x);
 }
 
 /* Returns the index of the first byte that differs from the pattern, or n if all match. */
-static inline size_t smpi_verify(const void *buf, size_t n, uint32_t seed)
-{
-    const unsigned char *p = buf;
+static inline size_t smpi_verify(const void* buf, size_t n, uint32_t seed) {
+    const unsigned char* p = buf;
     uint32_t v = seed;
     for (size_t i = 0; i < n; i++, v += 0x9E3779B1u)
-        if (p[i] != (unsigned char)(v >> 24))
-            return i;
+        if (p[i] != (unsigned char)(v >> 24)) return i;
     return n;
 }
 
 /* Page-aligned allocation; NULL on failure (size 0 allocates one page). */
-static inline void *smpi_alloc(size_t n)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, 4096, n ? n : 1) != 0)
-        return NULL;
+static inline void* smpi_alloc(size_t n) {
+    void* p = NULL;
+    if (posix_memalign(&p, 4096, n ? n : 1) != 0) return NULL;
     memset(p, 0, n ? n : 1);
     return p;
 }
 
 /* Parses "123", "64K", "4M", "1G" (binary multiples, optional trailing 'i'/'B').
  * Returns false on malformed input or overflow. */
-static inline bool smpi_parse_size(const char *s, size_t *out)
-{
-    if (s == NULL || *s == '\0' || *s == '-')
-        return false;
+static inline bool smpi_parse_size(const char* s, size_t* out) {
+    if (s == NULL || *s == '\0' || *s == '-') return false;
     errno = 0;
-    char *end = NULL;
+    char* end = NULL;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return false;
+    if (errno != 0 || end == s) return false;
     unsigned shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: break;
+        case 'k':
+        case 'K':
+            shift = 10;
+            end++;
+            break;
+        case 'm':
+        case 'M':
+            shift = 20;
+            end++;
+            break;
+        case 'g':
+        case 'G':
+            shift = 30;
+            end++;
+            break;
+        default:
+            break;
     }
-    if (shift && *end == 'i')
-        end++;
-    if (shift && (*end == 'B' || *end == 'b'))
-        end++;
-    if (*end != '\0')
-        return false;
-    if (v > (unsigned long long)(SIZE_MAX >> shift))
-        return false;
+    if (shift && *end == 'i') end++;
+    if (shift && (*end == 'B' || *end == 'b')) end++;
+    if (*end != '\0') return false;
+    if (v > (unsigned long long)(SIZE_MAX >> shift)) return false;
     *out = (size_t)(v << shift);
     return true;
 }
 
 /* Parses a non-negative decimal integer no larger than max. */
-static inline bool smpi_parse_long(const char *s, long max, long *out)
-{
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return false;
+static inline bool smpi_parse_long(const char* s, long max, long* out) {
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') return false;
     errno = 0;
-    char *end = NULL;
+    char* end = NULL;
     long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > max)
-        return false;
+    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > max) return false;
     *out = v;
     return true;
 }

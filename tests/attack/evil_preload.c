@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 __attribute__((constructor)) static void evil(void) {
-    const char *marker = getenv("EVIL_MARKER");
+    const char* marker = getenv("EVIL_MARKER");
     char buf[64];
     int fd;
     if (!marker) marker = "/tmp/socker-evil-marker";

@@ -20,7 +20,8 @@ using namespace socker::image;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const std::string base = [] {
-        std::string tmpl = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + std::string("/fuzz-import-XXXXXX");
+        std::string tmpl =
+            (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + std::string("/fuzz-import-XXXXXX");
         if (!::mkdtemp(tmpl.data())) std::abort();
         return tmpl;
     }();

@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // Image records: read from the store, and handed from the user-store child to the
         // privileged launcher. What parses must survive a round trip unchanged.
         auto rec = record_from_json(text, "fuzz");
-        if (record_to_json(record_from_json(record_to_json(rec), "fuzz")) != record_to_json(rec)) __builtin_trap();
+        if (record_to_json(record_from_json(record_to_json(rec), "fuzz")) != record_to_json(rec))
+            __builtin_trap();
     } catch (const Error&) {
     }
     formats::short_ref(text);

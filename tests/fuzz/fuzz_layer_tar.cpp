@@ -21,7 +21,8 @@ using namespace socker::image;
 namespace {
 const std::string& sandbox() {
     static const std::string dir = [] {
-        std::string tmpl = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + std::string("/fuzz-layer-XXXXXX");
+        std::string tmpl =
+            (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + std::string("/fuzz-layer-XXXXXX");
         if (!::mkdtemp(tmpl.data())) std::abort();
         return tmpl;
     }();

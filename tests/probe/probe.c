@@ -11,20 +11,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *rank(void) {
-    const char *r = getenv("SLURM_PROCID");
+static const char* rank(void) {
+    const char* r = getenv("SLURM_PROCID");
     if (!r) r = getenv("OMPI_COMM_WORLD_RANK");
     return r ? r : "0";
 }
 
-static void status_field(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
+static void status_field(const char* key) {
+    FILE* f = fopen("/proc/self/status", "r");
     char line[4096];
     size_t n = strlen(key);
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, key, n) == 0 && line[n] == ':') {
-            char *v = line + n + 1;
+            char* v = line + n + 1;
             while (*v == ' ' || *v == '\t') v++;
             v[strcspn(v, "\n")] = 0;
             printf("probe[%s] %s=%s\n", rank(), key, v);
@@ -33,10 +33,13 @@ static void status_field(const char *key) {
     fclose(f);
 }
 
-static void file_lines(const char *key, const char *path) {
-    FILE *f = fopen(path, "r");
+static void file_lines(const char* key, const char* path) {
+    FILE* f = fopen(path, "r");
     char line[4096];
-    if (!f) { printf("probe[%s] %s=<%s>\n", rank(), key, strerror(errno)); return; }
+    if (!f) {
+        printf("probe[%s] %s=<%s>\n", rank(), key, strerror(errno));
+        return;
+    }
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         printf("probe[%s] %s=%s\n", rank(), key, line);
@@ -45,20 +48,24 @@ static void file_lines(const char *key, const char *path) {
 }
 
 static volatile sig_atomic_t got_term;
-static void on_term(int sig) { (void)sig; got_term = 1; }
+static void on_term(int sig) {
+    (void)sig;
+    got_term = 1;
+}
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     gid_t groups[256];
     int n = getgroups(256, groups);
     char cwd[4096];
     struct stat st;
-    printf("probe[%s] uid=%d\nprobe[%s] gid=%d\nprobe[%s] euid=%d\n", rank(), (int)getuid(), rank(), (int)getgid(),
-           rank(), (int)geteuid());
+    printf("probe[%s] uid=%d\nprobe[%s] gid=%d\nprobe[%s] euid=%d\n", rank(), (int)getuid(), rank(),
+           (int)getgid(), rank(), (int)geteuid());
     printf("probe[%s] groups=", rank());
     for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", (int)groups[i]);
     printf("\nprobe[%s] pid=%d\n", rank(), (int)getpid());
     printf("probe[%s] cwd=%s\n", rank(), getcwd(cwd, sizeof cwd) ? cwd : "?");
-    printf("probe[%s] image_marker=%s\n", rank(), stat("/etc/socker-test-image", &st) == 0 ? "present" : "absent");
+    printf("probe[%s] image_marker=%s\n", rank(),
+           stat("/etc/socker-test-image", &st) == 0 ? "present" : "absent");
     printf("probe[%s] no_new_privs=%d\n", rank(), prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
     status_field("NoNewPrivs");
     status_field("CapEff");

@@ -9,8 +9,8 @@
 namespace socker::host {
 namespace {
 
-using audit::AuditFields;
 using audit::audit_record;
+using audit::AuditFields;
 using audit::kAuditMaxBytes;
 
 AuditFields sample() {
@@ -53,7 +53,8 @@ TEST(Audit, DecisionFirstIdentityWholeFreeFormQuoted) {
 
 TEST(Audit, NoArgumentCanAddOrReplaceAField) {
     AuditFields f = sample();
-    f.argv = {"/bin/true", "x' user=root uid=0 '", "y\" user=root uid=0 \"", "z\\\" user=root", "\n uid=0\x1b[2J"};
+    f.argv = {"/bin/true", "x' user=root uid=0 '", "y\" user=root uid=0 \"", "z\\\" user=root",
+              "\n uid=0\x1b[2J"};
     f.decision = "refused";
     f.reason = "bind `/x\" user=root`: refused";
     const std::string r = audit_record(f);
@@ -62,8 +63,8 @@ TEST(Audit, NoArgumentCanAddOrReplaceAField) {
     const auto fields = parse(r);
     std::vector<std::string> keys;
     for (const auto& [k, v] : fields) keys.push_back(k);
-    EXPECT_EQ(keys, (std::vector<std::string>{"decision", "user", "uid", "job", "step", "rank", "store", "digest",
-                                              "image", "reason", "cmd"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{"decision", "user", "uid", "job", "step", "rank", "store",
+                                              "digest", "image", "reason", "cmd"}));
     EXPECT_EQ(fields[1].second, "alice");
     EXPECT_EQ(fields[2].second, "1001");
 }
@@ -74,7 +75,9 @@ TEST(Audit, LongCommandsAreTruncatedNeverTheIdentity) {
     f.image = "/home/alice/" + std::string(5000, 'i') + ".tar";
     const std::string r = audit_record(f);
     EXPECT_LE(r.size(), kAuditMaxBytes);
-    EXPECT_EQ(r.rfind("decision=launch user=alice uid=1001 job=17 step=0 rank=3 store=admin digest=sha256:", 0), 0u);
+    EXPECT_EQ(
+        r.rfind("decision=launch user=alice uid=1001 job=17 step=0 rank=3 store=admin digest=sha256:", 0),
+        0u);
     const auto fields = parse(r);
     ASSERT_FALSE(fields.empty());
     EXPECT_EQ(fields.back().first, "cmd_truncated");
@@ -82,7 +85,8 @@ TEST(Audit, LongCommandsAreTruncatedNeverTheIdentity) {
 }
 
 TEST(SlurmConf, TmpFsAndSpoolPerNode) {
-    const auto f = parse_slurm_conf("# c\nSlurmdSpoolDir=/var/spool/%n # per node\ntmpfs=/local/%h\nTmpFS=relative\n", "n2");
+    const auto f = parse_slurm_conf(
+        "# c\nSlurmdSpoolDir=/var/spool/%n # per node\ntmpfs=/local/%h\nTmpFS=relative\n", "n2");
     EXPECT_EQ(f.spool, "/var/spool/n2");
     EXPECT_EQ(f.tmpfs, "/local/n2");
     const auto d = parse_slurm_conf("", "x");
@@ -103,9 +107,10 @@ TEST(Host, DevicesCgroupRules) {
 
 TEST(Host, ProcLikeTheHostsProc) {
     EXPECT_EQ(proc_options_from_mountinfo("22 27 0:21 / /proc rw,relatime - proc proc rw\n"), "");
-    EXPECT_EQ(proc_options_from_mountinfo("22 27 0:21 / /proc rw,nosuid - proc proc rw,hidepid=invisible,gid=27\n"
-                                          "30 22 0:40 / /proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n"),
-              "hidepid=invisible,gid=27");
+    EXPECT_EQ(
+        proc_options_from_mountinfo("22 27 0:21 / /proc rw,nosuid - proc proc rw,hidepid=invisible,gid=27\n"
+                                    "30 22 0:40 / /proc/sys/fs/binfmt_misc rw - binfmt_misc x rw\n"),
+        "hidepid=invisible,gid=27");
     // A later /proc mount shadows the first.
     EXPECT_EQ(proc_options_from_mountinfo("22 27 0:21 / /proc rw - proc proc rw\n"
                                           "90 27 0:51 / /proc rw - proc proc rw,hidepid=2,subset=pid\n"),

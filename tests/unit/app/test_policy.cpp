@@ -34,8 +34,10 @@ TEST(Policy, ParsesKeysAndNodeSections) {
 }
 
 TEST(Policy, SlurmConfPerNode) {
-    auto p = parse_policy("slurm_conf = /etc/slurm/slurm.conf\n[node:n*]\nslurm_conf = /etc/slurm-multi/slurm.conf\n"
-                          "bind = core\n", "t");
+    auto p = parse_policy(
+        "slurm_conf = /etc/slurm/slurm.conf\n[node:n*]\nslurm_conf = /etc/slurm-multi/slurm.conf\n"
+        "bind = core\n",
+        "t");
     EXPECT_EQ(slurm_conf_for(p, "vm"), "/etc/slurm/slurm.conf");
     EXPECT_EQ(slurm_conf_for(p, "n2"), "/etc/slurm-multi/slurm.conf");
     EXPECT_FALSE(p.node_sections.at(0).placement.distribution) << "slurm_conf is not a placement key";
@@ -65,10 +67,12 @@ TEST(Policy, UnknownKeysAndBadValuesAreErrorsWithLineNumbers) {
 
 TEST(Policy, NodeSectionValuesAreCheckedWhenTheConfigIsLoaded) {
     // Every section, matching this node or not, with the file and line.
-    expect_config_error("log = syslog\n[node:other*]\ndistribution = cylic\n",
-                        "admin config `/etc/socker-mpi/socker-mpi.conf:3`: [node:other*] distribution = cylic: "
-                        "expected block|cyclic, did you mean 'cyclic'?");
-    expect_config_error("[node:x]\nbind_to = rack\n", "socker-mpi.conf:2`: [node:x] bind_to = rack: expected none|");
+    expect_config_error(
+        "log = syslog\n[node:other*]\ndistribution = cylic\n",
+        "admin config `/etc/socker-mpi/socker-mpi.conf:3`: [node:other*] distribution = cylic: "
+        "expected block|cyclic, did you mean 'cyclic'?");
+    expect_config_error("[node:x]\nbind_to = rack\n",
+                        "socker-mpi.conf:2`: [node:x] bind_to = rack: expected none|");
     expect_config_error("[node:x]\ncpus_per_rank = many\n", "expected a whole number of CPUs");
     const auto p = parse_policy("[node:a*]\nbind_to = l3\n[node:*]\nmembind = local\n", "t");
     const auto secs = p.placement_sections();
@@ -87,7 +91,8 @@ TEST(Policy, RoundTwoKeys) {
     EXPECT_GT(d.import_max_bytes, 0u);
     EXPECT_GT(d.import_max_ratio, 0.0);
     const auto p = parse_policy(
-        "state_dir = /var/run/s\nsyslog_socket = /run/log.sock\naudit_required = yes\ndevice_cgroup = ignore\n"
+        "state_dir = /var/run/s\nsyslog_socket = /run/log.sock\naudit_required = yes\ndevice_cgroup = "
+        "ignore\n"
         "slurm_cgroup_prefix = /system.slice/slurmd\nimport_max_bytes = 100M\nimport_max_files = 2K\n"
         "import_max_ratio = 12.5\n",
         "t");

@@ -31,13 +31,15 @@ TEST(Request, BindIsPlacementOrMountByItsValue) {
         EXPECT_EQ(e.code(), Exit::Usage);
         EXPECT_NE(std::string(e.what()).find("did you mean '--bind-to=core'"), std::string::npos) << e.what();
     }
-    auto t = std::get<RunRequest>(parse({"--bind-to", "numa", "--membind=local", "--distribution", "cyclic", "img"}));
+    auto t = std::get<RunRequest>(
+        parse({"--bind-to", "numa", "--membind=local", "--distribution", "cyclic", "img"}));
     EXPECT_EQ(t.placement.bind, topology::BindKind::Numa);
     EXPECT_EQ(t.placement.membind, topology::MemBind::Local);
     EXPECT_EQ(t.placement.distribution, topology::Distribution::Cyclic);
     EXPECT_TRUE(t.binds.empty());
     for (std::vector<std::string> bad : {std::vector<std::string>{"--bind-to=rack", "img"},
-                                         {"--membind=near", "img"}, {"--cpus-per-rank=0", "img"}}) {
+                                         {"--membind=near", "img"},
+                                         {"--cpus-per-rank=0", "img"}}) {
         try {
             parse(bad);
             ADD_FAILURE() << bad[0];
@@ -79,8 +81,8 @@ TEST(Request, ImageSubcommands) {
     EXPECT_EQ(i.name, "demo:1");
     EXPECT_TRUE(std::holds_alternative<ImageListRequest>(parse({"image", "ls"})));
     EXPECT_EQ(std::get<ImageRemoveRequest>(parse({"image", "rm", "demo"})).name, "demo");
-    auto p = std::get<PlanRequest>(parse({"plan", "--topology", "pack:2 core:4 pu:1", "--ranks", "4",
-                                          "--bind=core", "--format=json"}));
+    auto p = std::get<PlanRequest>(
+        parse({"plan", "--topology", "pack:2 core:4 pu:1", "--ranks", "4", "--bind=core", "--format=json"}));
     EXPECT_EQ(p.options.ranks, 4);
     EXPECT_EQ(p.options.format, "json");
     EXPECT_EQ(p.options.placement.bind, topology::BindKind::Core);

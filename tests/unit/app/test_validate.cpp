@@ -43,7 +43,8 @@ struct Launch {
         img.record.id = std::string(64, 'a');
         img.record.layers = {std::string(64, 'b')};
         img.store_root = "/store";
-        return launcher::make_spec(plan_launch(validated(), img, host, {}, pol, 022, "/run/socker-mpi/x.lock"));
+        return launcher::make_spec(
+            plan_launch(validated(), img, host, {}, pol, 022, "/run/socker-mpi/x.lock"));
     }
 };
 
@@ -79,7 +80,8 @@ TEST(Validate, WhereTheRankIs) {
     no_step.ctx.step.reset();
     expect_refused(no_step, Exit::Refused, "not inside a Slurm job step");
     no_step.pol.require_slurm_step = false;
-    EXPECT_EQ(outcome([&] { no_step.validated(); }).first, Exit::Refused) << "Slurm's PMIx dir outside a step";
+    EXPECT_EQ(outcome([&] { no_step.validated(); }).first, Exit::Refused)
+        << "Slurm's PMIx dir outside a step";
     no_step.env.erase("PMIX_SERVER_TMPDIR");
     no_step.env.erase("PMIX_DSTORE_21_BASE_PATH");
     EXPECT_EQ(outcome([&] { no_step.validated(); }).first, Exit::Ok);
@@ -129,7 +131,7 @@ TEST(Validate, UserBindsRefusedWhenAdminDisablesThem) {
     l.r.binds = {{"/scratch/x", "/proc/1", false}};
     expect_refused(l, Exit::Refused, "destination /proc/1 is not allowed");
     l.r.binds = {{"/scratch/x", "/etc/../usr", false}};
-    expect_refused(l, Exit::Refused, "destination /usr is not allowed") ;
+    expect_refused(l, Exit::Refused, "destination /usr is not allowed");
 }
 
 TEST(Validate, EnvironmentDenyList) {
@@ -165,7 +167,8 @@ TEST(Validate, PmixDirectoriesOnlyWhereSlurmOrMpirunPutThem) {
         EXPECT_EQ(c, Exit::Refused) << e.begin()->second;
         EXPECT_NE(msg.find(needle), std::string::npos) << msg;
     };
-    refused({{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.4.0"}}, at, "PMIX_SERVER_TMPDIR=/var/spool/slurmd/pmix.4.0");
+    refused({{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.4.0"}}, at,
+            "PMIX_SERVER_TMPDIR=/var/spool/slurmd/pmix.4.0");
     refused({{"PMIX_DSTORE_ESH_BASE_PATH", "/var/tmp/x"}}, at, "outside the allowed bind sources");
     refused({{"PMIX_SERVER_TMPDIR", "/root"}}, at, "PMIX_SERVER_TMPDIR=/root");
     // Under the prefixes: a user bind, so only when user binds are allowed; nested ones: the
@@ -178,7 +181,8 @@ TEST(Validate, PmixDirectoriesOnlyWhereSlurmOrMpirunPutThem) {
     EXPECT_EQ(b[0].dir, "/scratch/alice/ompi.vm.1001");
     EXPECT_FALSE(b[0].slurm_server_dir);
     at.user_binds = false;
-    refused({{"OMPI_MCA_orte_top_session_dir", "/scratch/alice/ompi.vm.1001"}}, at, "user binds are disabled");
+    refused({{"OMPI_MCA_orte_top_session_dir", "/scratch/alice/ompi.vm.1001"}}, at,
+            "user binds are disabled");
     // Not in a Slurm step: even a spool-looking directory is refused.
     at.slurm_server_dir.clear();
     refused({{"PMIX_SERVER_TMPDIR", "/var/spool/slurmd/pmix.3.0"}}, at, "not in a Slurm step");

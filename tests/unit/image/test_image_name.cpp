@@ -15,10 +15,31 @@ TEST(ImageName, Valid) {
 }
 
 TEST(ImageName, RefusedBeforeTouchingTheFilesystem) {
-    for (const std::string& bad : std::vector<std::string>{"../../x", "/abs", "-x", ".hidden", "a//b", "UPPER", "a:", "a:b:c",
-                                  std::string(64 * 1024, 'a'), "x\ny", "x\x1b[31m", "a b", "", "a/../b",
-                                  "a/", "/a", "a-", "a.-b", "a__b", "a:.t", "a:-t", "x:" + std::string(129, 'T'),
-                                  "a:t/u", "A:t", "a/B"}) {
+    for (const std::string& bad : std::vector<std::string>{"../../x",
+                                                           "/abs",
+                                                           "-x",
+                                                           ".hidden",
+                                                           "a//b",
+                                                           "UPPER",
+                                                           "a:",
+                                                           "a:b:c",
+                                                           std::string(64 * 1024, 'a'),
+                                                           "x\ny",
+                                                           "x\x1b[31m",
+                                                           "a b",
+                                                           "",
+                                                           "a/../b",
+                                                           "a/",
+                                                           "/a",
+                                                           "a-",
+                                                           "a.-b",
+                                                           "a__b",
+                                                           "a:.t",
+                                                           "a:-t",
+                                                           "x:" + std::string(129, 'T'),
+                                                           "a:t/u",
+                                                           "A:t",
+                                                           "a/B"}) {
         try {
             parse_image_name(bad);
             FAIL() << "accepted '" << bad << "'";

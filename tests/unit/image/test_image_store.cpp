@@ -3,8 +3,8 @@
 // as root; the opaque xattr namespace is trusted.* as root, user.* otherwise).
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
@@ -41,7 +41,8 @@ struct StoreTest : ::testing::Test {
         EXPECT_EQ(entries(store + "/tmp"), std::vector<std::string>{});
         for (const auto& n : entries(store + "/layers")) ADD_FAILURE() << "left in layers/: " << n;
     }
-    Exit import_code(const std::string& bytes, const std::string& name = "bad:1", std::string* msg = nullptr) {
+    Exit import_code(const std::string& bytes, const std::string& name = "bad:1",
+                     std::string* msg = nullptr) {
         try {
             import_bytes(store, bytes, name);
         } catch (const Error& e) {
@@ -92,7 +93,8 @@ std::string xattr(const std::string& p, const std::string& name) {
 // ------------------------------------------------------------------ formats
 TEST(ImageFormats, DigestsArePlainSha256Hex) {
     EXPECT_EQ(formats::digest_hex("sha256:" + std::string(64, 'a'), "t"), std::string(64, 'a'));
-    for (const std::string& bad : std::vector<std::string>{"sha256:" + std::string(63, 'a'), "sha256:" + std::string(64, 'A'),
+    for (const std::string& bad :
+         std::vector<std::string>{"sha256:" + std::string(63, 'a'), "sha256:" + std::string(64, 'A'),
                                   "sha512:" + std::string(128, 'a'), std::string(64, 'a'),
                                   "sha256:../../../../etc/passwd" + std::string(40, 'a')}) {
         EXPECT_THROW(formats::digest_hex(bad, "t"), Error) << bad;
@@ -108,7 +110,8 @@ TEST(ImageFormats, ArchivePathsAreNormalisedAndConfined) {
 }
 
 TEST(ImageFormats, DockerManifestTypesChecked) {
-    auto m = formats::parse_docker_manifest(R"([{"Config":"c.json","RepoTags":null,"Layers":["a/layer.tar"]}])");
+    auto m =
+        formats::parse_docker_manifest(R"([{"Config":"c.json","RepoTags":null,"Layers":["a/layer.tar"]}])");
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m[0].layers, std::vector<std::string>{"a/layer.tar"});
     for (const char* bad : {"", "{}", "[]", "[1]", R"([{"Layers":[]}])", R"([{"Config":5}])",
@@ -148,12 +151,10 @@ TEST(ImageFormats, ConfigFieldsAndRefusals) {
     nulls["config"]["Env"] = nullptr;
     EXPECT_TRUE(formats::parse_image_config(nulls.dump(), "cfg").config.entrypoint.empty());
     for (auto mutate : std::vector<std::function<void(json&)>>{
-             [](json& j) { j["config"]["Cmd"] = "echo"; },
-             [](json& j) { j["config"]["Env"] = {"NOEQUALS"}; },
+             [](json& j) { j["config"]["Cmd"] = "echo"; }, [](json& j) { j["config"]["Env"] = {"NOEQUALS"}; },
              [](json& j) { j["config"]["WorkingDir"] = "relative"; },
              [](json& j) { j["rootfs"]["diff_ids"] = {"md5:abc"}; },
-             [](json& j) { j["rootfs"]["diff_ids"] = json::array(); },
-             [](json& j) { j["os"] = "windows"; },
+             [](json& j) { j["rootfs"]["diff_ids"] = json::array(); }, [](json& j) { j["os"] = "windows"; },
              [](json& j) { j.erase("rootfs"); }}) {
         json j = config_for({"x"});
         mutate(j);
@@ -165,7 +166,8 @@ TEST(ImageFormats, OciSelection) {
     formats::OciIndex idx = formats::parse_oci_index(
         json{{"schemaVersion", 2},
              {"manifests",
-              {{{"digest", "sha256:" + std::string(64, '1')}, {"annotations", {{"org.opencontainers.image.ref.name", "tiny"}}}},
+              {{{"digest", "sha256:" + std::string(64, '1')},
+                {"annotations", {{"org.opencontainers.image.ref.name", "tiny"}}}},
                {{"digest", "sha256:" + std::string(64, '2')},
                 {"annotations", {{"org.opencontainers.image.ref.name", "docker.io/x/mpi:2"}}}}}}}
             .dump(),
@@ -247,8 +249,9 @@ TEST_F(StoreTest, DockerArchiveTwoLayersWithWhiteoutsAndOpaqueDir) {
 TEST_F(StoreTest, DockerArchiveLegacyLayoutGzipLayersFromAPipe) {
     const std::string l1 = layer1(), l2 = layer2();
     const std::string cfg = config_for({l1, l2}).dump();
-    auto r = import_bytes(store, docker_archive({l1, l2}, {gzip(l1), l2}, cfg, DockerStyle::Legacy), "legacy:1",
-                          /*as_pipe=*/true);
+    auto r =
+        import_bytes(store, docker_archive({l1, l2}, {gzip(l1), l2}, cfg, DockerStyle::Legacy), "legacy:1",
+                     /*as_pipe=*/true);
     EXPECT_EQ(r.record.layers, (std::vector<std::string>{sha256_hex(l1), sha256_hex(l2)}));
     EXPECT_EQ(r.layers_unpacked, 2u);
     EXPECT_TRUE(is_whiteout(store + "/layers/" + sha256_hex(l2) + "/etc/motd"));
@@ -266,13 +269,13 @@ TEST_F(StoreTest, DockerArchiveWithAnUnexpectedFirstEntry) {
     // gzip layers named "<x>.layer": the first entry does not say "image archive".
     const std::string l1 = layer1();
     const std::string cfg = config_for({l1}).dump();
-    const std::string arch = TarBuilder()
-                                 .file("first.layer", gzip(l1))
-                                 .file(sha256_hex(cfg) + ".json", cfg)
-                                 .file("manifest.json", json::array({{{"Config", sha256_hex(cfg) + ".json"},
-                                                                     {"Layers", {"first.layer"}}}})
-                                                            .dump())
-                                 .finish();
+    const std::string arch =
+        TarBuilder()
+            .file("first.layer", gzip(l1))
+            .file(sha256_hex(cfg) + ".json", cfg)
+            .file("manifest.json",
+                  json::array({{{"Config", sha256_hex(cfg) + ".json"}, {"Layers", {"first.layer"}}}}).dump())
+            .finish();
     auto r = import_bytes(store, arch, "odd:1");  // a file: read again as an archive
     EXPECT_EQ(r.record.format, "docker-archive");
     EXPECT_EQ(r.record.layers, std::vector<std::string>{sha256_hex(l1)});
@@ -288,7 +291,8 @@ TEST_F(StoreTest, DockerArchiveWithAnUnexpectedFirstEntry) {
 TEST_F(StoreTest, DockerArchiveWithSeveralImagesChoosesByName) {
     const std::string l1 = layer1();
     const std::string cfg = config_for({l1}).dump();
-    const std::string arch = docker_archive({l1}, {l1}, cfg, DockerStyle::Podman, {"localhost/test:latest"}, true);
+    const std::string arch =
+        docker_archive({l1}, {l1}, cfg, DockerStyle::Podman, {"localhost/test:latest"}, true);
     EXPECT_EQ(import_bytes(store, arch, "other:1").record.id, sha256_hex(cfg));
     std::string msg;
     EXPECT_EQ(import_code(arch, "third:1", &msg), Exit::BadImage);
@@ -358,13 +362,15 @@ TEST_F(StoreTest, OciNestedIndexPicksThisPlatform) {
     json cfg_arm = config_for({TarBuilder().file("arm", "x").finish()});
     cfg_arm["architecture"] = "arm64";
     json m_amd = oci_manifest_descriptor(layout, {l1}, config_for({l1}).dump(), "");
-    json m_arm = oci_manifest_descriptor(layout, {TarBuilder().file("arm", "x").finish()}, cfg_arm.dump(), "");
+    json m_arm =
+        oci_manifest_descriptor(layout, {TarBuilder().file("arm", "x").finish()}, cfg_arm.dump(), "");
     m_amd["platform"] = {{"os", "linux"}, {"architecture", formats::host_architecture()}};
     m_arm["platform"] = {{"os", "linux"}, {"architecture", "arm64"}};
-    const std::string nested = json{{"schemaVersion", 2},
-                                    {"mediaType", "application/vnd.oci.image.index.v1+json"},
-                                    {"manifests", {m_arm, m_amd}}}
-                                   .dump();
+    const std::string nested = json{
+        {"schemaVersion", 2},
+        {"mediaType", "application/vnd.oci.image.index.v1+json"},
+        {"manifests",
+         {m_arm, m_amd}}}.dump();
     json top = {{"mediaType", "application/vnd.oci.image.index.v1+json"},
                 {"digest", "sha256:" + put_blob(layout, nested)},
                 {"size", nested.size()},
@@ -382,7 +388,8 @@ TEST_F(StoreTest, OciArchiveInATarStream) {
     TarBuilder t;
     t.file("oci-layout", read_text(layout + "/oci-layout"));
     t.file("index.json", read_text(layout + "/index.json"));
-    for (const auto& b : entries(layout + "/blobs/sha256")) t.file("blobs/sha256/" + b, read_text(layout + "/blobs/sha256/" + b));
+    for (const auto& b : entries(layout + "/blobs/sha256"))
+        t.file("blobs/sha256/" + b, read_text(layout + "/blobs/sha256/" + b));
     auto r = import_bytes(store, t.finish(), "ociarch:1", true);
     EXPECT_EQ(r.record.format, "oci");
     EXPECT_EQ(r.record.id, sha256_hex(cfg));
@@ -418,8 +425,10 @@ TEST_F(StoreTest, CorruptedOciBlobRefusedAndNothingKept) {
     json d = oci_manifest_descriptor(layout, {l1, l2}, config_for({l1, l2}).dump(), "x");
     write_index(layout, {d});
     // Flip one byte in the second layer blob (compressed data: decompression or digest fails).
-    json manifest = json::parse(read_text(layout + "/blobs/sha256/" + d["digest"].get<std::string>().substr(7)));
-    const std::string blob = layout + "/blobs/sha256/" + manifest["layers"][1]["digest"].get<std::string>().substr(7);
+    json manifest =
+        json::parse(read_text(layout + "/blobs/sha256/" + d["digest"].get<std::string>().substr(7)));
+    const std::string blob =
+        layout + "/blobs/sha256/" + manifest["layers"][1]["digest"].get<std::string>().substr(7);
     std::string bytes = read_text(blob);
     bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x55);
     write_text(blob, bytes);
@@ -455,7 +464,8 @@ TEST_F(StoreTest, ForeignArchitectureRefused) {
 
 TEST_F(StoreTest, GarbageIsNotAnImage) {
     EXPECT_EQ(import_code(std::string(10000, 'z')), Exit::BadImage);
-    EXPECT_EQ(import_code(TarBuilder().file("manifest.json", "[{\"Config\":\"c.json\"}]").finish()), Exit::BadImage);
+    EXPECT_EQ(import_code(TarBuilder().file("manifest.json", "[{\"Config\":\"c.json\"}]").finish()),
+              Exit::BadImage);
     expect_store_empty();
 }
 
@@ -471,16 +481,19 @@ TEST_F(StoreTest, DotDotAndAbsolutePathsRefused) {
 }
 
 TEST_F(StoreTest, WritesThroughSymlinksRefused) {
-    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).file("lnk/pwned", "x").finish()), Exit::BadImage);
-    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", "../../../../../../" + outside).dir("lnk/sub").finish()),
+    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).file("lnk/pwned", "x").finish()),
               Exit::BadImage);
+    EXPECT_EQ(
+        import_code(TarBuilder().symlink("lnk", "../../../../../../" + outside).dir("lnk/sub").finish()),
+        Exit::BadImage);
     EXPECT_EQ(entries(outside), std::vector<std::string>{});
     expect_store_empty();
 }
 
 TEST_F(StoreTest, SymlinkReplacedByAFileIsNotFollowed) {
     write_text(outside + "/target", "precious");
-    auto r = import_bytes(store, TarBuilder().symlink("f", outside + "/target").file("f", "replaced").finish(), "ok:1");
+    auto r = import_bytes(
+        store, TarBuilder().symlink("f", outside + "/target").file("f", "replaced").finish(), "ok:1");
     EXPECT_EQ(read_text(outside + "/target"), "precious");
     EXPECT_EQ(read_text(store + "/layers/" + r.record.layers[0] + "/f"), "replaced");
 }
@@ -489,7 +502,8 @@ TEST_F(StoreTest, HardLinksOutOfTheLayerRefused) {
     write_text(outside + "/secret", "s");
     EXPECT_EQ(import_code(TarBuilder().hardlink("h", "../../outside/secret").finish()), Exit::BadImage);
     EXPECT_EQ(import_code(TarBuilder().hardlink("h", outside + "/secret").finish()), Exit::BadImage);
-    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).hardlink("h", "lnk/secret").finish()), Exit::BadImage);
+    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).hardlink("h", "lnk/secret").finish()),
+              Exit::BadImage);
     EXPECT_EQ(import_code(TarBuilder().hardlink("h", "not/in/layer").finish()), Exit::BadImage);
     struct stat st {};
     ASSERT_EQ(::stat((outside + "/secret").c_str(), &st), 0);
@@ -499,8 +513,10 @@ TEST_F(StoreTest, HardLinksOutOfTheLayerRefused) {
 
 TEST_F(StoreTest, WhiteoutsThroughSymlinksRefused) {
     write_text(outside + "/victim", "v");
-    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).file("lnk/.wh.victim", "").finish()), Exit::BadImage);
-    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).file("lnk/.wh..wh..opq", "").finish()), Exit::BadImage);
+    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).file("lnk/.wh.victim", "").finish()),
+              Exit::BadImage);
+    EXPECT_EQ(import_code(TarBuilder().symlink("lnk", outside).file("lnk/.wh..wh..opq", "").finish()),
+              Exit::BadImage);
     EXPECT_EQ(read_text(outside + "/victim"), "v");
     EXPECT_EQ(xattr(outside, kNs + ".overlay.opaque"), "");
     EXPECT_EQ(entries(outside), std::vector<std::string>{"victim"});
@@ -508,16 +524,17 @@ TEST_F(StoreTest, WhiteoutsThroughSymlinksRefused) {
 }
 
 TEST_F(StoreTest, DevicesDroppedSetuidClearedXattrsNotRestored) {
-    const std::string tar = TarBuilder()
-                                .node("dev/sda", AE_IFBLK)
-                                .node("dev/mem", AE_IFCHR)
-                                .node("fifo", AE_IFIFO)
-                                .file("bin/su", "x", 04755)
-                                .file("bin/wall", "x", 02755)
-                                .dir("shared", 02775)
-                                .xattr_file("bin/ping", "x", "security.capability", std::string("\x01\x00\x00\x02", 4))
-                                .xattr_file("bin/ping2", "x", "trusted.overlay.opaque", "y")
-                                .finish();
+    const std::string tar =
+        TarBuilder()
+            .node("dev/sda", AE_IFBLK)
+            .node("dev/mem", AE_IFCHR)
+            .node("fifo", AE_IFIFO)
+            .file("bin/su", "x", 04755)
+            .file("bin/wall", "x", 02755)
+            .dir("shared", 02775)
+            .xattr_file("bin/ping", "x", "security.capability", std::string("\x01\x00\x00\x02", 4))
+            .xattr_file("bin/ping2", "x", "trusted.overlay.opaque", "y")
+            .finish();
     auto r = import_bytes(store, tar, "sec:1");
     const std::string L = store + "/layers/" + r.record.layers[0];
     EXPECT_FALSE(fs::exists(fs::symlink_status(L + "/dev/sda")));
@@ -535,7 +552,8 @@ TEST_F(StoreTest, DevicesDroppedSetuidClearedXattrsNotRestored) {
 }
 
 TEST_F(StoreTest, HardLinkToADroppedDeviceIsDroppedToo) {
-    auto r = import_bytes(store, TarBuilder().node("fifo", AE_IFIFO).hardlink("fifo2", "fifo").finish(), "x:1");
+    auto r =
+        import_bytes(store, TarBuilder().node("fifo", AE_IFIFO).hardlink("fifo2", "fifo").finish(), "x:1");
     EXPECT_EQ(r.dropped, 2u);
 }
 
@@ -601,7 +619,8 @@ std::vector<std::string> in_children(int kN, const std::function<std::string(int
 // Imports `arch` from kN processes at once; returns the layers they unpacked, in all.
 int concurrent_imports(const std::string& store, const std::string& arch, int kN, bool as_pipe) {
     const auto lines = in_children(kN, [&](int i) {
-        return std::to_string(import_bytes(store, arch, "conc:" + std::to_string(i), as_pipe).layers_unpacked);
+        return std::to_string(
+            import_bytes(store, arch, "conc:" + std::to_string(i), as_pipe).layers_unpacked);
     });
     EXPECT_EQ(lines.size(), static_cast<size_t>(kN)) << "every import succeeded";
     int unpacked = 0;
@@ -629,7 +648,8 @@ TEST_F(StoreTest, ConcurrentOciArchiveStreamsUnpackOnce) {
     TarBuilder t;
     t.file("oci-layout", read_text(layout + "/oci-layout"));
     t.file("index.json", read_text(layout + "/index.json"));
-    for (const auto& b : entries(layout + "/blobs/sha256")) t.file("blobs/sha256/" + b, read_text(layout + "/blobs/sha256/" + b));
+    for (const auto& b : entries(layout + "/blobs/sha256"))
+        t.file("blobs/sha256/" + b, read_text(layout + "/blobs/sha256/" + b));
     EXPECT_EQ(concurrent_imports(store, t.finish(), 6, true), 1);
     EXPECT_EQ(layer_dirs(store), std::vector<std::string>{sha256_hex(l1)});
     EXPECT_EQ(entries(store + "/aliases").size(), 1u);
@@ -637,7 +657,8 @@ TEST_F(StoreTest, ConcurrentOciArchiveStreamsUnpackOnce) {
 
 // ensure_image from kN processes at once, all for one name (ranks launching from one file);
 // returns how many of them imported (the others must have found that import's image).
-int concurrent_ensures(const std::string& store, const std::string& arch, int kN, std::set<std::string>* ids) {
+int concurrent_ensures(const std::string& store, const std::string& arch, int kN,
+                       std::set<std::string>* ids) {
     char tmpl[] = "/tmp/socker-unit-ensure-XXXXXX";
     int fd = ::mkstemp(tmpl);
     ::unlink(tmpl);
@@ -749,14 +770,16 @@ TEST_F(StoreTest, FailedFirstLaunchIsTriedOnceAndEveryWaiterReportsIt) {
 }
 
 TEST(ImageNames, NameForFileIsStableAndChangesWithTheFile) {
-    FileIdentity f{"/scratch/u/My App_v1.2.tar.gz", 2049, 1234, 5000, 1700000000000000001ULL, 1700000000000000002ULL};
+    FileIdentity f{"/scratch/u/My App_v1.2.tar.gz", 2049, 1234, 5000, 1700000000000000001ULL,
+                   1700000000000000002ULL};
     const ImageName a = name_for_file(f);
     EXPECT_EQ(a.repo, "file/my-app-v1-2");
     EXPECT_EQ(a.tag.size(), 24u);
     EXPECT_EQ(name_for_file(f).str(), a.str());
     for (auto change : std::vector<std::function<void(FileIdentity&)>>{
-             [](FileIdentity& x) { x.path = "/other" + x.path; }, [](FileIdentity& x) { ++x.dev; }, [](FileIdentity& x) { ++x.ino; },
-             [](FileIdentity& x) { ++x.size; }, [](FileIdentity& x) { ++x.mtime_ns; }, [](FileIdentity& x) { ++x.ctime_ns; }}) {
+             [](FileIdentity& x) { x.path = "/other" + x.path; }, [](FileIdentity& x) { ++x.dev; },
+             [](FileIdentity& x) { ++x.ino; }, [](FileIdentity& x) { ++x.size; },
+             [](FileIdentity& x) { ++x.mtime_ns; }, [](FileIdentity& x) { ++x.ctime_ns; }}) {
         FileIdentity g = f;
         change(g);
         EXPECT_EQ(name_for_file(g).repo, a.repo);
@@ -764,19 +787,22 @@ TEST(ImageNames, NameForFileIsStableAndChangesWithTheFile) {
     }
     EXPECT_EQ(name_for_file({"/x/.._--.tar", 1, 1, 1, 1, 1}).repo, "file/image");
     // Every odd file name gives a valid name (separators collapse, none at the ends).
-    for (const std::string odd : {"My App - v2.tar", "app__v2.tar", "run_.1.tar", "a--b.tar", "-x-.tar.bz2", "é.tar", "a b\tc\n.tgz"}) {
+    for (const std::string odd : {"My App - v2.tar", "app__v2.tar", "run_.1.tar", "a--b.tar", "-x-.tar.bz2",
+                                  "é.tar", "a b\tc\n.tgz"}) {
         const ImageName n = name_for_file({"/x/" + odd, 1, 1, 1, 1, 1});
         EXPECT_NO_THROW(parse_image_name(n.str())) << odd;
     }
     EXPECT_EQ(name_for_file({"/x/My App - v2.tar", 1, 1, 1, 1, 1}).repo, "file/my-app-v2");
     EXPECT_EQ(name_for_file({"/x/run_.1.tar.bz2", 1, 1, 1, 1, 1}).repo, "file/run-1");
-    EXPECT_EQ(name_for_file({"/x/" + std::string(300, 'A'), 1, 1, 1, 1, 1}).repo, "file/" + std::string(64, 'a'));
+    EXPECT_EQ(name_for_file({"/x/" + std::string(300, 'A'), 1, 1, 1, 1, 1}).repo,
+              "file/" + std::string(64, 'a'));
 }
 
 TEST_F(StoreTest, KilledImportLeavesNoVisibleImageAndTheNextOneSucceeds) {
     // A layer big enough that the import is still running when killed, fed through a pipe.
     TarBuilder big;
-    for (int i = 0; i < 64; ++i) big.file("data/f" + std::to_string(i), std::string(256 * 1024, static_cast<char>('a' + i % 26)));
+    for (int i = 0; i < 64; ++i)
+        big.file("data/f" + std::to_string(i), std::string(256 * 1024, static_cast<char>('a' + i % 26)));
     const std::string tar = big.finish();
     int p[2];
     ASSERT_EQ(::pipe(p), 0);
@@ -921,7 +947,8 @@ TEST(InUse, OverlaysOfSockerMpiInMountinfo) {
     const std::string a(64, 'a'), b = "0123456789abcdef" + std::string(48, 'e');
     EXPECT_EQ(overlay_source({a, b}), "socker-mpi:aaaaaaaaaaaaaaaa,0123456789abcdef");
     const std::string mi =
-        "100 90 0:50 / / ro,nosuid,nodev - overlay socker-mpi:aaaaaaaaaaaaaaaa,0123456789abcdef rw,lowerdir=/x\n"
+        "100 90 0:50 / / ro,nosuid,nodev - overlay socker-mpi:aaaaaaaaaaaaaaaa,0123456789abcdef "
+        "rw,lowerdir=/x\n"
         "101 90 0:51 / /other rw - overlay overlay rw,lowerdir=/y\n"
         "102 90 0:52 / /proc rw - proc proc rw\n"
         "103 90 0:53 / /z rw - overlay socker-mpi:nothex,0123 rw\n";
@@ -946,7 +973,11 @@ TEST(InUse, OverlaysOfSockerMpiInMountinfo) {
 TEST_F(StoreTest, LayersOfARunningContainerAreKeptUntilItEnds) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount an overlay";
     const std::string lock = tmp.path() + "/node.lock";
-    const ImportOptions opt = [&] { ImportOptions o; o.node_lock = lock; return o; }();
+    const ImportOptions opt = [&] {
+        ImportOptions o;
+        o.node_lock = lock;
+        return o;
+    }();
     const auto rec = import_bytes(store, layer1(), "run:1", false, opt).record;
     const std::string mnt = tmp.path() + "/mnt";
     fs::create_directories(mnt);
@@ -957,13 +988,17 @@ TEST_F(StoreTest, LayersOfARunningContainerAreKeptUntilItEnds) {
     if (child == 0) {
         ::close(ready[0]);
         ::close(stop[1]);
-        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(2);
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            ::_exit(2);
         if (::mount("t", mnt.c_str(), "tmpfs", 0, nullptr) != 0) ::_exit(3);
         fs::create_directories(mnt + "/u");
         fs::create_directories(mnt + "/w");
         fs::create_directories(mnt + "/r");
-        const std::string opts = "lowerdir=" + Store(store).layer_dir(rec.layers[0]) + ",upperdir=" + mnt + "/u,workdir=" + mnt + "/w";
-        if (::mount(overlay_source(rec.layers).c_str(), (mnt + "/r").c_str(), "overlay", 0, opts.c_str()) != 0) ::_exit(4);
+        const std::string opts = "lowerdir=" + Store(store).layer_dir(rec.layers[0]) + ",upperdir=" + mnt +
+                                 "/u,workdir=" + mnt + "/w";
+        if (::mount(overlay_source(rec.layers).c_str(), (mnt + "/r").c_str(), "overlay", 0, opts.c_str()) !=
+            0)
+            ::_exit(4);
         (void)!::write(ready[1], "x", 1);
         char c;
         (void)!::read(stop[0], &c, 1);

@@ -73,8 +73,8 @@ private:
         static_cast<TarBuilder*>(c)->out_.append(static_cast<const char*>(buf), n);
         return static_cast<la_ssize_t>(n);
     }
-    archive_entry* entry(const std::string& path, unsigned type, unsigned mode, size_t size, long uid, long gid,
-                         long mtime) {
+    archive_entry* entry(const std::string& path, unsigned type, unsigned mode, size_t size, long uid,
+                         long gid, long mtime) {
         archive_entry* e = archive_entry_new();
         archive_entry_set_pathname(e, path.c_str());
         archive_entry_set_filetype(e, type);
@@ -125,12 +125,13 @@ inline std::string gzip(const std::string& data) {
     archive_write_add_filter_gzip(a);
     archive_write_set_format_raw(a);
     std::string out;
-    archive_write_open(a, &out, nullptr,
-                       [](archive*, void* c, const void* buf, size_t n) -> la_ssize_t {
-                           static_cast<std::string*>(c)->append(static_cast<const char*>(buf), n);
-                           return static_cast<la_ssize_t>(n);
-                       },
-                       nullptr);
+    archive_write_open(
+        a, &out, nullptr,
+        [](archive*, void* c, const void* buf, size_t n) -> la_ssize_t {
+            static_cast<std::string*>(c)->append(static_cast<const char*>(buf), n);
+            return static_cast<la_ssize_t>(n);
+        },
+        nullptr);
     archive_entry* e = archive_entry_new();
     archive_entry_set_filetype(e, AE_IFREG);
     archive_write_header(a, e);
@@ -160,8 +161,9 @@ enum class DockerStyle { Podman, Legacy };
 
 // A docker-archive. layer_blobs: what is stored for each layer (a tar, or its gzip); the config
 // records the diff ids of `layer_tars` (pass the same when uncompressed).
-inline std::string docker_archive(const std::vector<std::string>& layer_tars, const std::vector<std::string>& layer_blobs,
-                                  const std::string& config_text, DockerStyle style = DockerStyle::Podman,
+inline std::string docker_archive(const std::vector<std::string>& layer_tars,
+                                  const std::vector<std::string>& layer_blobs, const std::string& config_text,
+                                  DockerStyle style = DockerStyle::Podman,
                                   const std::vector<std::string>& repo_tags = {"localhost/test:latest"},
                                   bool extra_image = false) {
     TarBuilder t;
@@ -184,9 +186,11 @@ inline std::string docker_archive(const std::vector<std::string>& layer_tars, co
     (void)layer_tars;
     const std::string cfg_hex = sha256_hex(config_text);
     t.file(cfg_hex + ".json", config_text);
-    json manifest = json::array({{{"Config", cfg_hex + ".json"}, {"RepoTags", repo_tags}, {"Layers", layers}}});
+    json manifest =
+        json::array({{{"Config", cfg_hex + ".json"}, {"RepoTags", repo_tags}, {"Layers", layers}}});
     if (extra_image)
-        manifest.push_back({{"Config", cfg_hex + ".json"}, {"RepoTags", {"localhost/other:1"}}, {"Layers", layers}});
+        manifest.push_back(
+            {{"Config", cfg_hex + ".json"}, {"RepoTags", {"localhost/other:1"}}, {"Layers", layers}});
     t.file("manifest.json", manifest.dump());
     t.file("repositories", "{}");
     return t.finish();

@@ -37,7 +37,8 @@ ContainerSpec sample() {
 }
 
 size_t pos(const std::vector<std::string>& calls, const std::string& prefix) {
-    auto it = std::find_if(calls.begin(), calls.end(), [&](const std::string& c) { return c.rfind(prefix, 0) == 0; });
+    auto it = std::find_if(calls.begin(), calls.end(),
+                           [&](const std::string& c) { return c.rfind(prefix, 0) == 0; });
     EXPECT_NE(it, calls.end()) << "missing call " << prefix;
     return static_cast<size_t>(it - calls.begin());
 }

@@ -35,7 +35,8 @@ TEST(MountPolicy, DeniedDestinationsAndPrefixes) {
     EXPECT_EQ(code_of([&] { check_destination("/proc/1", denied, "x"); }), Exit::Refused) << "a kernel tree";
     EXPECT_EQ(code_of([&] { check_destination("/dev/shm/x", denied, "x"); }), Exit::Refused);
     EXPECT_EQ(code_of([&] { check_destination("/etc", denied, "x"); }), Exit::Refused);
-    EXPECT_EQ(code_of([&] { check_destination("/etc/myapp", denied, "x"); }), Exit::Ok) << "exact only elsewhere";
+    EXPECT_EQ(code_of([&] { check_destination("/etc/myapp", denied, "x"); }), Exit::Ok)
+        << "exact only elsewhere";
     EXPECT_EQ(code_of([&] { check_destination("/data", denied, "x"); }), Exit::Ok);
     const std::vector<std::string> prefixes = {"/home", "/scratch"};
     EXPECT_EQ(code_of([&] { check_within_prefixes("/scratch/u/x", prefixes, "x"); }), Exit::Ok);

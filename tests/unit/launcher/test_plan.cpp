@@ -21,7 +21,8 @@ LaunchPlan input() {
     in.image.id = std::string(64, 'a');
     in.image.layers = {std::string(64, 'b')};
     in.layer_dirs = {"/store/layers/bbb"};
-    in.env = {{"PMIX_GDS_MODULE", "ds21,ds12,hash"}, {"PATH", "/host/only/bin:/usr/bin"}, {"SLURM_PROCID", "0"}};
+    in.env = {
+        {"PMIX_GDS_MODULE", "ds21,ds12,hash"}, {"PATH", "/host/only/bin:/usr/bin"}, {"SLURM_PROCID", "0"}};
     in.pmix_dirs = {{"/var/spool/slurmd/pmix.3.0", true}};
     in.host_cwd = "/home/alice/run";
     in.group_names = {{1001, "alice"}};

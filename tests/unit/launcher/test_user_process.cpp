@@ -42,7 +42,8 @@ TEST(UserProcess, RunsAsTheUserAndReturnsTheResult) {
 TEST(UserProcess, ErrorsComeBackWithTheirCodeAndMessage) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
     try {
-        in_user_process(nobody(), []() -> std::string { throw Error(Exit::BadImage, "image", "x:1", 0, "corrupt"); });
+        in_user_process(nobody(),
+                        []() -> std::string { throw Error(Exit::BadImage, "image", "x:1", 0, "corrupt"); });
         ADD_FAILURE() << "no error";
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), Exit::BadImage);
@@ -63,7 +64,8 @@ TEST(UserProcess, ErrorsComeBackWithTheirCodeAndMessage) {
 TEST(UserProcess, IgnoredSigchldAndOversizedRepliesAreHandled) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
     // A caller that ignores SIGCHLD (it survives the setuid exec) must not lose the child.
-    struct sigaction ign {}, old {};
+    struct sigaction ign {
+    }, old{};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGCHLD, &ign, &old);
     EXPECT_EQ(in_user_process(nobody(), [] { return std::string("ok"); }), "ok");
@@ -109,7 +111,8 @@ TEST(OpenAsUser, RefusesProcMagicLinksAndRestoresTheCapabilities) {
         EXPECT_EQ(cap_eff(), before) << "effective capabilities restored after " << p;
     }
     // A plain path still opens, with the caller's rights restored afterwards.
-    UserOpen uo = open_as_user("/etc", ::getuid() == 0 ? 65534 : ::getuid(), ::getgid() == 0 ? 65534 : ::getgid(), false);
+    UserOpen uo = open_as_user("/etc", ::getuid() == 0 ? 65534 : ::getuid(),
+                               ::getgid() == 0 ? 65534 : ::getgid(), false);
     EXPECT_TRUE(uo.is_dir);
     ::close(uo.fd);
     EXPECT_EQ(cap_eff(), before);

@@ -46,7 +46,8 @@ TEST(LaunchContext, SrunPmi2NeedsAVerifiedSocket) {
     EXPECT_EQ(d.flavour, Flavour::SlurmPlain);
     EXPECT_FALSE(d.pmi_fd);
     bool said = false;
-    for (const auto& t : d.trace) said = said || t == "probe slurm+pmi2: rejected (PMI_FD is not an open socket)";
+    for (const auto& t : d.trace)
+        said = said || t == "probe slurm+pmi2: rejected (PMI_FD is not an open socket)";
     EXPECT_TRUE(said);
 }
 
@@ -87,8 +88,9 @@ TEST(LaunchContext, FakedJobIdIsIgnoredInFavourOfCgroup) {
 }
 
 TEST(LaunchContext, CgroupParsing) {
-    auto s = step_from_cgroups(parse_proc_cgroup(
-        "6:freezer:/slurm_n1/uid_1002/job_17/step_batch\n4:memory:/slurm_n1/uid_1002/job_17/step_batch/task_0\n")).step;
+    auto s = step_from_cgroups(parse_proc_cgroup("6:freezer:/slurm_n1/uid_1002/job_17/step_batch\n4:memory:/"
+                                                 "slurm_n1/uid_1002/job_17/step_batch/task_0\n"))
+                 .step;
     ASSERT_TRUE(s);
     EXPECT_EQ(s->uid, 1002);
     EXPECT_EQ(s->job, 17);
@@ -115,23 +117,25 @@ TEST(LaunchContext, CgroupParsing) {
     EXPECT_FALSE(step_from_cgroups(sub, "/system.slice/slurm").step);  // component-wise
     // A step forged from cgroups the user made inside their own step: refused, whatever it
     // names (the outer, real step is not taken either).
-    for (const char* forged : {"3:cpuset:/slurm_vm/uid_1001/job_99/step_0/slurm/uid_1001/job_424242/step_0\n",
-                               "4:memory:/slurm_vm/uid_1001/job_99/step_0/task_0/slurm/uid_1001/job_424242/step_0\n",
-                               "4:memory:/slurm/uid_1/job_2/step_3/slurm_b/uid_4/job_5/step_6\n",
-                               "4:memory:/slurm/uid_1/job_2/step_3/mine\n",
-                               "4:memory:/slurm/uid_1/job_2/step_3/task_x\n"}) {
+    for (const char* forged :
+         {"3:cpuset:/slurm_vm/uid_1001/job_99/step_0/slurm/uid_1001/job_424242/step_0\n",
+          "4:memory:/slurm_vm/uid_1001/job_99/step_0/task_0/slurm/uid_1001/job_424242/step_0\n",
+          "4:memory:/slurm/uid_1/job_2/step_3/slurm_b/uid_4/job_5/step_6\n",
+          "4:memory:/slurm/uid_1/job_2/step_3/mine\n", "4:memory:/slurm/uid_1/job_2/step_3/task_x\n"}) {
         const auto f = step_from_cgroups(parse_proc_cgroup(forged));
         EXPECT_FALSE(f.step) << forged;
         EXPECT_NE(f.problem.find("below a Slurm step's cgroup"), std::string::npos) << forged;
     }
-    const auto forged_ctx = detect({{}, "3:cpuset:/slurm_vm/uid_1001/job_99/step_0/slurm/uid_1001/job_424242/step_0\n", false, ""});
+    const auto forged_ctx = detect(
+        {{}, "3:cpuset:/slurm_vm/uid_1001/job_99/step_0/slurm/uid_1001/job_424242/step_0\n", false, ""});
     EXPECT_FALSE(forged_ctx.step);
     EXPECT_NE(forged_ctx.cgroup_problem.find("job_424242/step_0"), std::string::npos);
     // Not the layout: no step (and never an exception, whatever the numbers).
-    for (const char* bad : {"4:memory:/slurm_/uid_1/job_2/step_3\n", "4:memory:/xslurm/uid_1/job_2/step_3\n",
-                            "4:memory:/slurm/uid_/job_2/step_3\n", "4:memory:/slurm/uid_1/job_2x/step_3\n",
-                            "4:memory:/slurm/uid_1/job_2/step_\n", "4:memory:/slurm/uid_1/job_2/step_A\n",
-                            "4:memory:/slurm/uid_1/job_2\n", "4:memory:/slurm/uid_99999999999999999999/job_2/step_3\n"}) {
+    for (const char* bad :
+         {"4:memory:/slurm_/uid_1/job_2/step_3\n", "4:memory:/xslurm/uid_1/job_2/step_3\n",
+          "4:memory:/slurm/uid_/job_2/step_3\n", "4:memory:/slurm/uid_1/job_2x/step_3\n",
+          "4:memory:/slurm/uid_1/job_2/step_\n", "4:memory:/slurm/uid_1/job_2/step_A\n",
+          "4:memory:/slurm/uid_1/job_2\n", "4:memory:/slurm/uid_99999999999999999999/job_2/step_3\n"}) {
         const auto b = step_from_cgroups(parse_proc_cgroup(bad));
         EXPECT_FALSE(b.step) << bad;
         EXPECT_TRUE(b.problem.empty()) << bad;

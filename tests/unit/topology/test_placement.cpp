@@ -11,7 +11,7 @@ namespace {
 const std::string kDir = SOCKER_TOPOLOGY_FIXTURES;
 
 PlacementPolicy pol(BindKind b, Distribution d = Distribution::Block, std::optional<int> cpr = std::nullopt,
-               MemBind m = MemBind::None) {
+                    MemBind m = MemBind::None) {
     PlacementPolicy p;
     p.bind = b;
     p.distribution = d;
@@ -132,7 +132,8 @@ TEST(Placement, RestrictedToASlurmCpuset) {
     EXPECT_EQ(cpus(place_node(t, 2, pol(BindKind::Socket))), (V{"0-3,40-41", "0-3,40-41"}));
     EXPECT_EQ(cpus(place_node(t, 2, pol(BindKind::Core, Distribution::Block, 2))), (V{"0,40", "1,41"}));
     // 3 ranks of 2 CPUs need the single-thread cores 2 and 3 together.
-    EXPECT_EQ(cpus(place_node(t, 3, pol(BindKind::Core, Distribution::Block, 2))), (V{"0,40", "1,41", "2-3"}));
+    EXPECT_EQ(cpus(place_node(t, 3, pol(BindKind::Core, Distribution::Block, 2))),
+              (V{"0,40", "1,41", "2-3"}));
 }
 
 TEST(Placement, ErrorsNameThePolicyAndTheShortfall) {

@@ -65,7 +65,8 @@ TEST(Precedence, DefaultsLeaveSlurmsBindingAlone) {
 }
 
 TEST(Precedence, CommandLineOverEnvironmentOverAdminOverDefault) {
-    const auto pol = sections("[node:n*]\nbind = numa\ndistribution = cyclic\nmembind = local\ncpus_per_rank = 8\n");
+    const auto pol =
+        sections("[node:n*]\nbind = numa\ndistribution = cyclic\nmembind = local\ncpus_per_rank = 8\n");
     // Admin only.
     auto a = resolve_placement({}, {}, pol, "n1");
     EXPECT_EQ(a.policy.bind, BindKind::Numa);
@@ -115,28 +116,33 @@ TEST(Precedence, SlurmCpusPerTaskIsTheUsersRequest) {
     env["SOCKER_MPI_CPUS_PER_RANK"] = "2";
     EXPECT_EQ(resolve_placement({}, env, pol, "n1").policy.cpus_per_rank, 2);
     // Garbage from Slurm's variable is ignored, not fatal.
-    EXPECT_EQ(resolve_placement({}, {{"SLURM_CPUS_PER_TASK", "x"}}, std::vector<NodeDefaults>{}, "n1").policy.cpus_per_rank,
+    EXPECT_EQ(resolve_placement({}, {{"SLURM_CPUS_PER_TASK", "x"}}, std::vector<NodeDefaults>{}, "n1")
+                  .policy.cpus_per_rank,
               std::nullopt);
     // An exported but empty SOCKER_MPI_* variable counts as unset.
-    EXPECT_EQ(resolve_placement({}, {{"SOCKER_MPI_BIND", ""}}, std::vector<NodeDefaults>{}, "n1").policy.bind, BindKind::None);
+    EXPECT_EQ(resolve_placement({}, {{"SOCKER_MPI_BIND", ""}}, std::vector<NodeDefaults>{}, "n1").policy.bind,
+              BindKind::None);
 }
 
 TEST(Precedence, BadValuesAreOneLineErrorsNamingTheirSource) {
+    EXPECT_EQ(
+        error_text(
+            [] {
+                resolve_placement({}, {{"SOCKER_MPI_BIND", "cores"}}, std::vector<NodeDefaults>{}, "n1");
+            },
+            Exit::Usage),
+        "SOCKER_MPI_BIND `cores`: expected none|hwthread|core|l3|numa|socket, did you mean 'core'?");
+    EXPECT_EQ(
+        error_text(
+            [] {
+                resolve_placement({}, {{"SOCKER_MPI_CPUS_PER_RANK", "0"}}, std::vector<NodeDefaults>{}, "n1");
+            },
+            Exit::Usage),
+        "SOCKER_MPI_CPUS_PER_RANK `0`: expected a whole number of CPUs from 1 to 65536");
     EXPECT_EQ(error_text(
                   [] {
-                      resolve_placement({}, {{"SOCKER_MPI_BIND", "cores"}}, std::vector<NodeDefaults>{}, "n1");
-                  },
-                  Exit::Usage),
-              "SOCKER_MPI_BIND `cores`: expected none|hwthread|core|l3|numa|socket, did you mean 'core'?");
-    EXPECT_EQ(error_text(
-                  [] {
-                      resolve_placement({}, {{"SOCKER_MPI_CPUS_PER_RANK", "0"}}, std::vector<NodeDefaults>{}, "n1");
-                  },
-                  Exit::Usage),
-              "SOCKER_MPI_CPUS_PER_RANK `0`: expected a whole number of CPUs from 1 to 65536");
-    EXPECT_EQ(error_text(
-                  [] {
-                      resolve_placement({}, {{"SOCKER_MPI_MEMBIND", "interleaved"}}, std::vector<NodeDefaults>{}, "n1");
+                      resolve_placement({}, {{"SOCKER_MPI_MEMBIND", "interleaved"}},
+                                        std::vector<NodeDefaults>{}, "n1");
                   },
                   Exit::Usage),
               "SOCKER_MPI_MEMBIND `interleaved`: expected none|local|interleave, did you mean 'interleave'?");
@@ -146,12 +152,14 @@ TEST(Precedence, BadValuesAreOneLineErrorsNamingTheirSource) {
 
 TEST(Precedence, AdminValuesAreCheckedBySetNodeDefault) {
     NodeDefaults d{"other*", "/etc/socker-mpi/socker-mpi.conf:7", {}, {}, {}, {}};
-    EXPECT_EQ(error_text([&] { set_node_default(d, "distribution", "cylic", d.origin); }, Exit::Config),
-              "admin config `/etc/socker-mpi/socker-mpi.conf:7`: [node:other*] distribution = cylic: expected "
-              "block|cyclic, did you mean 'cyclic'?");
-    EXPECT_EQ(error_text([&] { set_node_default(d, "cpus_per_rank", "0", d.origin); }, Exit::Config),
-              "admin config `/etc/socker-mpi/socker-mpi.conf:7`: [node:other*] cpus_per_rank = 0: expected a whole "
-              "number of CPUs from 1 to 65536");
+    EXPECT_EQ(
+        error_text([&] { set_node_default(d, "distribution", "cylic", d.origin); }, Exit::Config),
+        "admin config `/etc/socker-mpi/socker-mpi.conf:7`: [node:other*] distribution = cylic: expected "
+        "block|cyclic, did you mean 'cyclic'?");
+    EXPECT_EQ(
+        error_text([&] { set_node_default(d, "cpus_per_rank", "0", d.origin); }, Exit::Config),
+        "admin config `/etc/socker-mpi/socker-mpi.conf:7`: [node:other*] cpus_per_rank = 0: expected a whole "
+        "number of CPUs from 1 to 65536");
     EXPECT_FALSE(set_node_default(d, "image_store", "/x", d.origin)) << "not a placement key";
     EXPECT_TRUE(set_node_default(d, "bind_to", "numa", d.origin));
     EXPECT_EQ(d.bind, BindKind::Numa);
@@ -163,7 +171,8 @@ TEST(OpenMp, ThreadsFollowCpusPerRankUnlessTheUserSetThem) {
     auto with = resolve_placement({}, {{"SLURM_CPUS_PER_TASK", "8"}}, std::vector<NodeDefaults>{}, "n1");
     EXPECT_EQ(openmp_env(with, {}), (EnvMap{{"OMP_NUM_THREADS", "8"}}));
     EXPECT_TRUE(openmp_env(with, {{"OMP_NUM_THREADS", "3"}}).empty());
-    EXPECT_TRUE(openmp_env(resolve_placement({}, {}, std::vector<NodeDefaults>{}, "n1"), {}).empty());  // even split: not set
+    EXPECT_TRUE(openmp_env(resolve_placement({}, {}, std::vector<NodeDefaults>{}, "n1"), {})
+                    .empty());  // even split: not set
 }
 
 // ----------------------------------------------------------------------------- reports
@@ -211,7 +220,8 @@ TEST(RankBinding, LauncherGetsListsOfOsIndexes) {
     // membind=interleave spans the NUMA nodes of a socket-wide binding.
     cli.bind = BindKind::Socket;
     cli.membind = MemBind::Interleave;
-    auto rb2 = bind_rank(t, t.cpus(), resolve_placement(cli, {}, std::vector<NodeDefaults>{}, "n1"), {}, "n1", 1, 1, 2);
+    auto rb2 = bind_rank(t, t.cpus(), resolve_placement(cli, {}, std::vector<NodeDefaults>{}, "n1"), {}, "n1",
+                         1, 1, 2);
     EXPECT_EQ(rb2.binding->cpus, "20-39,60-79");
     EXPECT_EQ(rb2.binding->mems, "1");
     EXPECT_EQ(rb2.binding->membind, MemBind::Interleave);
@@ -219,13 +229,14 @@ TEST(RankBinding, LauncherGetsListsOfOsIndexes) {
 
 TEST(RankBinding, NoneLeavesEverythingAsInherited) {
     auto t = Topology::from_synthetic("pack:1 core:2 pu:1");
-    auto rb = bind_rank(t, t.cpus(), resolve_placement({}, {}, std::vector<NodeDefaults>{}, "n1"), {}, "n1", 0, 0, 1);
+    auto rb = bind_rank(t, t.cpus(), resolve_placement({}, {}, std::vector<NodeDefaults>{}, "n1"), {}, "n1",
+                        0, 0, 1);
     EXPECT_FALSE(rb.binding);
     // membind alone still binds memory (CPUs stay the inherited set).
     PlacementRequest cli;
     cli.membind = MemBind::Local;
-    auto mem = bind_rank(t, Bitmap::parse_list("1", "x"), resolve_placement(cli, {}, std::vector<NodeDefaults>{}, "n1"), {}, "n1",
-                         0, 0, 2);
+    auto mem = bind_rank(t, Bitmap::parse_list("1", "x"),
+                         resolve_placement(cli, {}, std::vector<NodeDefaults>{}, "n1"), {}, "n1", 0, 0, 2);
     ASSERT_TRUE(mem.binding);
     EXPECT_EQ(mem.binding->cpus, "1");
     EXPECT_EQ(mem.binding->mems, "0");
@@ -323,16 +334,17 @@ TEST(GoldenPlan, TableShowsSettingsSourcesAndRanks) {
     auto s = request("", 5, "numa", "block", "table");
     check_golden("plan-asym-numa.txt",
                  render_placements(s, xml("asym-numa.xml"), {}, std::vector<NodeDefaults>{}, "laptop",
-                             "/etc/socker-mpi/socker-mpi.conf not present: no [node:GLOB] defaults"));
+                                   "/etc/socker-mpi/socker-mpi.conf not present: no [node:GLOB] defaults"));
     auto n = request("", 2, nullptr, nullptr, "table");
     check_golden("plan-single-none.txt",
-                 render_placements(n, Topology::from_synthetic("pack:1 l3:1 core:8 pu:1"), {}, std::vector<NodeDefaults>{}, "n1", ""));
+                 render_placements(n, Topology::from_synthetic("pack:1 l3:1 core:8 pu:1"), {},
+                                   std::vector<NodeDefaults>{}, "n1", ""));
 }
 
 TEST(GoldenPlan, JsonIsAnArrayInLocalRankOrder) {
     auto r = request("", 4, "l3", "cyclic", "json");
-    const std::string out =
-        render_placements(r, Topology::from_synthetic("pack:2 numa:4 l3:2 core:8 pu:2"), {}, std::vector<NodeDefaults>{}, "n1", "");
+    const std::string out = render_placements(r, Topology::from_synthetic("pack:2 numa:4 l3:2 core:8 pu:2"),
+                                              {}, std::vector<NodeDefaults>{}, "n1", "");
     EXPECT_EQ(out,
               "[\n"
               "  {\"local_rank\": 0, \"cpus\": \"0-15\", \"numa\": \"0\"},\n"
@@ -343,7 +355,8 @@ TEST(GoldenPlan, JsonIsAnArrayInLocalRankOrder) {
     // Through the hwloc XML of the Intel node: OS indexes of hyperthread siblings.
     auto x = request("", 2, "core", "block", "json");
     x.placement.cpus_per_rank = 2;
-    EXPECT_EQ(render_placements(x, Topology::from_xml_file(kDir + "/intel-2s-ht.xml"), {}, std::vector<NodeDefaults>{}, "n1", ""),
+    EXPECT_EQ(render_placements(x, Topology::from_xml_file(kDir + "/intel-2s-ht.xml"), {},
+                                std::vector<NodeDefaults>{}, "n1", ""),
               "[\n  {\"local_rank\": 0, \"cpus\": \"0,40\", \"numa\": \"0\"},\n"
               "  {\"local_rank\": 1, \"cpus\": \"1,41\", \"numa\": \"0\"}\n]\n");
 }
@@ -352,17 +365,22 @@ TEST(GoldenPlan, ImpossiblePlansAreUsageErrors) {
     auto r = request("", 9, "core", nullptr, "table");
     EXPECT_EQ(
         error_text(
-            [&] { render_placements(r, Topology::from_synthetic("pack:1 core:8 pu:1"), {}, std::vector<NodeDefaults>{}, "n1", ""); },
+            [&] {
+                render_placements(r, Topology::from_synthetic("pack:1 core:8 pu:1"), {},
+                                  std::vector<NodeDefaults>{}, "n1", "");
+            },
             Exit::Usage),
         "bind=core: 9 ranks but only 8 cores in the allowed CPUs 0-7 (use bind=hwthread, fewer ranks or more "
         "CPUs)");
     auto c = request("", 2, "core", nullptr, "table");
     c.allowed = "6-9";
-    EXPECT_EQ(
-        error_text(
-            [&] { render_placements(c, Topology::from_synthetic("pack:1 core:8 pu:1"), {}, std::vector<NodeDefaults>{}, "n1", ""); },
-            Exit::Usage),
-        "--cpuset `6-9`: CPUs 8-9 are not in the topology (it has 0-7)");
+    EXPECT_EQ(error_text(
+                  [&] {
+                      render_placements(c, Topology::from_synthetic("pack:1 core:8 pu:1"), {},
+                                        std::vector<NodeDefaults>{}, "n1", "");
+                  },
+                  Exit::Usage),
+              "--cpuset `6-9`: CPUs 8-9 are not in the topology (it has 0-7)");
 }
 
 }  // namespace
