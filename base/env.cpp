@@ -43,11 +43,12 @@ std::optional<std::string> env_get(const EnvMap& env, const std::string& key) {
 }
 
 std::optional<long> env_long(const EnvMap& env, const std::string& key) {
-    auto v = env_get(env, key);
-    if (!v || v->empty()) return std::nullopt;
+    const auto it = env.find(key);
+    if (it == env.end() || it->second.empty()) return std::nullopt;
+    const std::string& v = it->second;
     long out = 0;
-    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-    if (ec != std::errc() || p != v->data() + v->size() || out < 0) return std::nullopt;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (ec != std::errc() || p != v.data() + v.size() || out < 0) return std::nullopt;
     return out;
 }
 

@@ -282,7 +282,7 @@ const Descriptor& select_by_ref(const OciIndex& idx, const std::string& tag, con
 std::string host_architecture() {
     struct utsname u {};
     ::uname(&u);
-    const std::string m = u.machine;
+    std::string m = u.machine;
     if (m == "x86_64") return "amd64";
     if (m == "aarch64") return "arm64";
     if (m == "i686" || m == "i386") return "386";

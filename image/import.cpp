@@ -718,7 +718,7 @@ EnsureResult ensure_image(const std::string& store_root, const ImportSource& src
         std::ifstream in(note);
         std::string code, msg;
         if (in && std::getline(in, code) && std::getline(in, msg)) {
-            const int c = std::atoi(code.c_str());
+            const long c = number_after(code, "").value_or(0);
             throw Error(c >= 64 && c <= 78 ? static_cast<Exit>(c) : Exit::BadImage,
                         "import of " + src.label + " by another rank failed: " + msg, {});
         }

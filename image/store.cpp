@@ -76,6 +76,7 @@ std::optional<ImageRecord> Store::lookup(const ImageName& name, bool strict) con
         std::string msg = "no such image in " + root_;
         std::string plain = name.tag == "latest" ? name.repo : name.str();
         std::vector<std::string> cands;
+        cands.reserve(known.size());
         for (const auto& k : known)
             cands.push_back(name.tag == "latest" && k.size() > 7 && k.compare(k.size() - 7, 7, ":latest") == 0
                                 ? k.substr(0, k.size() - 7)

@@ -126,7 +126,7 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
     // not set trusted.*); in this mode overlayfs also refuses redirects and metacopy, which
     // user-set xattrs could otherwise steer.
     if (layer_owner) opts += ",userxattr";
-    const std::string root = runtime_dir + "/root";
+    std::string root = runtime_dir + "/root";
     if (::mount(spec.rootfs_source.c_str(), root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()) !=
         0) {
         const int e = errno;

@@ -235,7 +235,7 @@ void ensure_state_dir(const std::string& dir) {
 
 std::string ensure_store_lock(const Policy& pol, const std::string& store_root) {
     ensure_state_dir(pol.state_dir);
-    const std::string path = image::node_lock_path(pol.state_dir, store_root);
+    std::string path = image::node_lock_path(pol.state_dir, store_root);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) throw_errno("create", path, errno);
     ::close(fd);

@@ -44,7 +44,12 @@ public:
         if (shown_) fmt::print(stderr, "\r\033[K");
         shown_ = false;
     }
-    ~ProgressBar() { clear(); }
+    ~ProgressBar() {
+        try {
+            clear();
+        } catch (...) {  // a destructor never throws; the line is cosmetic
+        }
+    }
 
 private:
     std::string what_;

@@ -14,7 +14,7 @@ PURGE=0; [[ ${1:-} == --purge ]] && PURGE=1
 info() { echo "slurm-down: $*"; }
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-pid_is() { alive "$1" && [[ "$(readlink /proc/$1/exe 2>/dev/null)" == *"$2"* ]]; }
+pid_is() { alive "$1" && [[ "$(readlink /proc/"$1"/exe 2>/dev/null)" == *"$2"* ]]; }
 stop_pid() {  # stop_pid <pid> <exe-substring> <name>
   local pid=$1 exe=$2 name=$3
   pid_is "$pid" "$exe" || return 0
@@ -30,10 +30,12 @@ if [[ -r $SLURM_CONF ]]; then
 fi
 
 # 1. cancel jobs while controller is still up
-if pid_is "$(cat $RUN/slurmctld.pid 2>/dev/null)" slurmctld; then
+if pid_is "$(cat "$RUN"/slurmctld.pid 2>/dev/null)" slurmctld; then
   jobs=$(timeout 10 squeue -h -o %A 2>/dev/null | tr '\n' ' ')
   if [[ -n ${jobs// } ]]; then
-    info "cancelling jobs: $jobs"; timeout 10 scancel $jobs 2>/dev/null
+    info "cancelling jobs: $jobs"
+    # shellcheck disable=SC2086  # a list of job ids, one argument each
+    timeout 10 scancel $jobs 2>/dev/null
     for _ in $(seq 50); do [[ -z $(timeout 5 squeue -h -o %A 2>/dev/null) ]] && break; sleep 0.2; done
   fi
 fi
@@ -45,8 +47,8 @@ kill_cg_procs() {
     for c in freezer memory cpuset; do
       [[ -d /sys/fs/cgroup/$c/slurm_$n ]] || continue
       # thaw frozen cgroups first so SIGKILL can be delivered
-      [[ $c == freezer ]] && find /sys/fs/cgroup/freezer/slurm_$n -name freezer.state 2>/dev/null | while read -r f; do echo THAWED > "$f" 2>/dev/null; done
-      find /sys/fs/cgroup/$c/slurm_$n -name cgroup.procs 2>/dev/null | xargs -r cat 2>/dev/null | while read -r p; do
+      [[ $c == freezer ]] && find /sys/fs/cgroup/freezer/slurm_"$n" -name freezer.state 2>/dev/null | while read -r f; do echo THAWED > "$f" 2>/dev/null; done
+      find /sys/fs/cgroup/$c/slurm_"$n" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r p; do
         [[ -n $p ]] && kill -"$sig" "$p" 2>/dev/null && echo "$p"
       done
     done
@@ -63,7 +65,7 @@ for f in "$RUN"/slurmd.*.pid; do
   [[ -e $f ]] || continue
   stop_pid "$(cat "$f" 2>/dev/null)" slurmd "slurmd[$(basename "$f" .pid | sed 's/^slurmd\.//')]"; rm -f "$f"
 done
-stop_pid "$(cat $RUN/slurmctld.pid 2>/dev/null)" slurmctld slurmctld; rm -f "$RUN/slurmctld.pid"
+stop_pid "$(cat "$RUN"/slurmctld.pid 2>/dev/null)" slurmctld slurmctld; rm -f "$RUN/slurmctld.pid"
 
 # 4. munged (only ours)
 if [[ ${SLURM_DOWN_KEEP_MUNGE:-0} != 1 ]]; then

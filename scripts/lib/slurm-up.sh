@@ -46,12 +46,13 @@ export SLURM_CONF=$ETC/slurm.conf
 
 die()  { echo "slurm-up: ERROR: $*" >&2; exit 1; }
 info() { echo "slurm-up: $*"; }
+# shellcheck disable=SC2154  # rc is assigned inside the trap
 trap 'rc=$?; echo "slurm-up: FAILED (line $LINENO, rc=$rc). Logs: $LOG/" >&2; exit $rc' ERR
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 pid_of() { [[ -s $1 ]] && cat "$1" || true; }   # pid from pidfile (may be stale)
 # is pid $1 really running binary $2 (guards against pid reuse)?
-pid_is() { alive "$1" && [[ "$(readlink /proc/$1/exe 2>/dev/null)" == *"$2"* ]]; }
+pid_is() { alive "$1" && [[ "$(readlink /proc/"$1"/exe 2>/dev/null)" == *"$2"* ]]; }
 
 # ------------------------------------------------------------------ preflight
 [[ $EUID -eq 0 ]] || die "must run as root"
@@ -171,12 +172,12 @@ cmp -s "$NEWCG" "$ETC/cgroup.conf" || CONF_CHANGED=1
 
 # ------------------------------------------------------------------ already running?
 running_ok() {
-  pid_is "$(pid_of $RUN/slurmctld.pid)" slurmctld || return 1
-  for n in "${NODENAMES[@]}"; do pid_is "$(pid_of $RUN/slurmd.$n.pid)" slurmd || return 1; done
+  pid_is "$(pid_of "$RUN"/slurmctld.pid)" slurmctld || return 1
+  for n in "${NODENAMES[@]}"; do pid_is "$(pid_of "$RUN"/slurmd."$n".pid)" slurmd || return 1; done
   return 0
 }
 ANY_RUNNING=0
-pid_is "$(pid_of $RUN/slurmctld.pid)" slurmctld && ANY_RUNNING=1
+pid_is "$(pid_of "$RUN"/slurmctld.pid)" slurmctld && ANY_RUNNING=1
 for f in "$RUN"/slurmd.*.pid; do [[ -e $f ]] && pid_is "$(pid_of "$f")" slurmd && ANY_RUNNING=1; done
 
 if [[ $CONF_CHANGED -eq 0 ]] && running_ok; then
@@ -223,13 +224,13 @@ else
   mkdir -p /run/munge; chown munge:munge /run/munge; chmod 0755 /run/munge
   chown munge:munge "$MUNGE_DIR"; chmod 0700 "$MUNGE_DIR"
   # stale socket/lock from a dead munged would make munged refuse to start
-  if ! pid_is "$(pid_of $MUNGE_DIR/munged.pid)" munged; then rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"; fi
+  if ! pid_is "$(pid_of "$MUNGE_DIR"/munged.pid)" munged; then rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"; fi
   runuser -u munge -- $SBIN/munged --socket="$MUNGE_SOCKET" --log-file="$MUNGE_DIR/munged.log" \
       --pid-file="$MUNGE_DIR/munged.pid" --seed-file="$MUNGE_DIR/munged.seed" \
-    || die "munged failed to start: $(tail -n 5 $MUNGE_DIR/munged.log 2>/dev/null)"
+    || die "munged failed to start: $(tail -n 5 "$MUNGE_DIR"/munged.log 2>/dev/null)"
   for _ in $(seq 50); do munge_ok && break; sleep 0.1; done
   munge_ok || die "munged not answering on $MUNGE_SOCKET"
-  info "munged started (pid $(cat $MUNGE_DIR/munged.pid))"
+  info "munged started (pid $(cat "$MUNGE_DIR"/munged.pid))"
 fi
 
 # ------------------------------------------------------------------ slurm dirs
@@ -246,19 +247,19 @@ done
 if [[ $RESTART -eq 1 ]]; then
   rm -f "$RUN"/slurmctld.pid "$RUN"/slurmd.*.pid
   # -c: start with empty job/node state (test cluster; job ids restart at 1)
-  $SBIN/slurmctld -c -f "$SLURM_CONF" || die "slurmctld failed: $(tail -n 20 $LOG/slurmctld.log)"
+  $SBIN/slurmctld -c -f "$SLURM_CONF" || die "slurmctld failed: $(tail -n 20 "$LOG"/slurmctld.log)"
   for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q 'is UP' && break; sleep 0.1; done
-  scontrol ping | grep -q 'is UP' || die "slurmctld not responding: $(tail -n 20 $LOG/slurmctld.log)"
-  info "slurmctld up (pid $(cat $RUN/slurmctld.pid))"
+  scontrol ping | grep -q 'is UP' || die "slurmctld not responding: $(tail -n 20 "$LOG"/slurmctld.log)"
+  info "slurmctld up (pid $(cat "$RUN"/slurmctld.pid))"
   for n in "${NODENAMES[@]}"; do
-    if [[ $NODES -eq 1 ]]; then $SBIN/slurmd -f "$SLURM_CONF" || die "slurmd failed: $(tail -n 20 $LOG/slurmd.$n.log)"
+    if [[ $NODES -eq 1 ]]; then $SBIN/slurmd -f "$SLURM_CONF" || die "slurmd failed: $(tail -n 20 "$LOG"/slurmd."$n".log)"
     elif [[ $NODE_UTS -eq 1 ]]; then
       # own UTS namespace => tasks see hostname $n. Without it, all emulated nodes report the same
       # hostname and Open MPI's /dev/shm/vader_segment.<hostname>.<uid>.<job>.<localrank> files of
       # different nodes collide ("A system call failed during shared memory initialization").
       unshare --uts -- sh -c "hostname '$n' && exec $SBIN/slurmd -f '$SLURM_CONF' -N '$n'" \
-        || die "slurmd -N $n (own UTS ns) failed: $(tail -n 20 $LOG/slurmd.$n.log)"
-    else $SBIN/slurmd -f "$SLURM_CONF" -N "$n" || die "slurmd -N $n failed: $(tail -n 20 $LOG/slurmd.$n.log)"; fi
+        || die "slurmd -N $n (own UTS ns) failed: $(tail -n 20 "$LOG"/slurmd."$n".log)"
+    else $SBIN/slurmd -f "$SLURM_CONF" -N "$n" || die "slurmd -N $n failed: $(tail -n 20 "$LOG"/slurmd."$n".log)"; fi
   done
 fi
 
@@ -276,7 +277,7 @@ while :; do
     echo "--- sinfo:"; sinfo -N -l 2>&1 || true
     for n in "${NODENAMES[@]}"; do echo "--- slurmd.$n.log:"; tail -n 15 "$LOG/slurmd.$n.log" 2>/dev/null || true; done
     echo "--- slurmctld.log:"; tail -n 15 "$LOG/slurmctld.log" || true
-    die "nodes not idle after ${UP_TIMEOUT}s (states: $(echo $states))"
+    die "nodes not idle after ${UP_TIMEOUT}s (states: ${states//$'\n'/ })"
   fi
   sleep 0.5
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for test_images.sh (sourced): the admin store path, the busybox base rootfs (built with
 # mmdebstrap, cached), tree listings, overlay mounts made like the launcher's, crafted archives.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (sourced: the variables are the tests')
 # Shared helpers for the integration tests. They run as root (the harness) and launch everything
 # under test as the unprivileged test user through the installed setuid binary:
 #   SOCKER_TEST_USER   the user (scripts/check creates it; default smpi-test)

@@ -28,7 +28,7 @@ scn_import_and_list() {  # SOURCE: import, then list the merged tree
 scn_concurrent() {  # 16 imports of one archive at once
   local i pids=()
   for i in $(seq 1 16); do
-    "$BIN" image import "$W/d.tar" $N:c$i >"$W/c$i.out" 2>"$W/c$i.err" & pids+=($!)
+    "$BIN" image import "$W/d.tar" $N:c"$i" >"$W/c$i.out" 2>"$W/c$i.err" & pids+=($!)
   done
   local ok=0
   for i in "${!pids[@]}"; do wait "${pids[$i]}" && ok=$((ok + 1)); done

@@ -37,7 +37,7 @@ work=$(mktemp -d /tmp/socker-test-mpi.XXXXXX); chown "$U" "$work"
 section "mpirun outside Slurm"
 # The default admin policy (require_slurm_step = yes) refuses every rank. (mpirun inside
 # allocations is checked on the two-node cluster below, which is not shared: no queueing.)
-out=$(me mpirun -n 2 $BIN $IMG $RING 2>&1); rc=$?
+out=$(me mpirun -n 2 "$BIN" "$IMG" $RING 2>&1); rc=$?
 assert_eq "mpirun outside Slurm: exit 77" "77" "$rc"
 assert_contains "mpirun outside Slurm: message" "$out" \
   "refused \`launch\`: not inside a Slurm job step (the admin requires one)"
@@ -52,9 +52,9 @@ srv() { me env OMPI_MCA_btl_base_verbose=100 srun --jobid="$alloc" "$@"; }
 # ---------------------------------------------------------------- one node, srun --mpi=pmix
 section "one node, srun --mpi=pmix"
 # Native and container in one allocation, so both see the same node and CPUs.
-native=$(srv --mpi=pmix -n 2 $NATIVE_RING --expect-ranks 2 2>&1); rc=$?
+native=$(srv --mpi=pmix -n 2 "$NATIVE_RING" --expect-ranks 2 2>&1); rc=$?
 assert_eq "pmix: native run ok" "0" "$rc"
-cont=$(srv --mpi=pmix -n 2 $BIN $IMG $RING --expect-ranks 2 2>&1); rc=$?
+cont=$(srv --mpi=pmix -n 2 "$BIN" "$IMG" $RING --expect-ranks 2 2>&1); rc=$?
 assert_eq "pmix: container exit 0" "0" "$rc"
 assert_contains "pmix: container RESULT" "$cont" "RESULT ok ranks=2"
 assert_eq "pmix: container ranks on this node" "0 $(hostname -s)
@@ -70,8 +70,8 @@ assert_no_mpi_errors "pmix container" "$cont"
 section "srun --mpi=pmi2"
 # Debian's Open MPI has no PMI-1/PMI-2 client (only PMIx): under --mpi=pmi2 MPI_Init fails
 # natively. The container must fail the same way (same message, same exit), not differently.
-n_out=$(sr --mpi=pmi2 -n 2 $NATIVE_RING 2>&1); n_rc=$?
-c_out=$(sr --mpi=pmi2 -n 2 $BIN $IMG $RING 2>&1); c_rc=$?
+n_out=$(sr --mpi=pmi2 -n 2 "$NATIVE_RING" 2>&1); n_rc=$?
+c_out=$(sr --mpi=pmi2 -n 2 "$BIN" "$IMG" $RING 2>&1); c_rc=$?
 assert_eq "pmi2 + Open MPI: native fails (no PMI2 in Debian's Open MPI)" "1" "$n_rc"
 assert_eq "pmi2 + Open MPI: container fails with the same exit" "$n_rc" "$c_rc"
 assert_contains "pmi2 + Open MPI: native says why" "$n_out" "OMPI was not built with SLURM's PMI support"
@@ -80,12 +80,12 @@ norm() { grep -E 'OPAL ERROR|OMPI was not built|An error occurred in MPI_Init' <
 assert_eq "pmi2 + Open MPI: same error lines natively and in the container" "$(norm "$n_out")" "$(norm "$c_out")"
 assert_not_contains "pmi2 + Open MPI: no launcher error" "$c_out" "socker-mpi["
 # MPICH speaks PMI2 over the PMI_FD socket Slurm passes: that fd must survive into the container.
-if [[ -n $(as_user $BIN image ls 2>/dev/null | awk '$1 == "mpi-mpich"') ]]; then
-  out=$(sr --mpi=pmi2 -n 2 $BIN mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 2 2>&1); rc=$?
+if [[ -n $(as_user "$BIN" image ls 2>/dev/null | awk '$1 == "mpi-mpich"') ]]; then
+  out=$(sr --mpi=pmi2 -n 2 "$BIN" mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 2 2>&1); rc=$?
   assert_eq "pmi2 + MPICH in the container: exit 0" "0" "$rc"
   assert_contains "pmi2 + MPICH: RESULT" "$out" "RESULT ok ranks=2"
   assert_contains "pmi2 + MPICH: the image's MPICH" "$out" "library=MPICH"
-  out=$(sr --mpi=none -n 2 $BIN mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 2 2>&1); rc=$?
+  out=$(sr --mpi=none -n 2 "$BIN" mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 2 2>&1); rc=$?
   assert_eq "MPICH without PMI2 falls apart into singletons (control)" "2" "$rc"
 else
   echo "skip - $T: image mpi-mpich absent (examples/mpi-image.sh --mpi mpich --bench mpi-mpich): MPICH + PMI2 not checked"
@@ -96,23 +96,23 @@ section "devices"
 # A test-only char device (1:3, like /dev/null) in the admin's allow-list appears inside, as the
 # same device, and opens; --device outside the allow-list is refused.
 [[ -e $TEST_DEV ]] || { mknod -m 0666 "$TEST_DEV" c 1 3 && made_dev=1; }
-out=$(sr -n 1 $BIN $IMG /bin/sh -c "ls $TEST_DEV 2>&1" 2>&1)
+out=$(sr -n 1 "$BIN" "$IMG" /bin/sh -c "ls $TEST_DEV 2>&1" 2>&1)
 assert_contains "device not in the allow-list: absent inside" "$out" "No such file or directory"
 orig_devices=$(sed -n 's/^devices[[:space:]]*=[[:space:]]*//p' "$ADMIN_CONF")
 if admin_conf_set_devices "${orig_devices:+$orig_devices, }$TEST_DEV"; then
   assert_eq "admin config stays root-owned 0644" "root:root 644" "$(stat -c '%U:%G %a' "$ADMIN_CONF")"
   probe="stat -c '%F %t:%T' $TEST_DEV && exec 3<>$TEST_DEV && echo opened && echo x >&3 && echo written"
-  out=$(sr -n 1 $BIN $IMG /bin/sh -c "$probe" 2>&1); rc=$?
+  out=$(sr -n 1 "$BIN" "$IMG" /bin/sh -c "$probe" 2>&1); rc=$?
   assert_eq "allowed device: exit 0" "0" "$rc"
   assert_contains "allowed device: char device 1:3 inside" "$out" "character special file 1:3"
   assert_contains "allowed device: opens" "$out" "opened"
   assert_contains "allowed device: writable" "$out" "written"
-  out=$(sr -n 1 $BIN --device $TEST_DEV $IMG /bin/sh -c "$probe" 2>&1); rc=$?
+  out=$(sr -n 1 "$BIN" --device $TEST_DEV "$IMG" /bin/sh -c "$probe" 2>&1); rc=$?
   assert_eq "--device of an allowed device: exit 0" "0" "$rc"
-  out=$(sr -n 1 $BIN --device /dev/mem $IMG /bin/true 2>&1); rc=$?
+  out=$(sr -n 1 "$BIN" --device /dev/mem "$IMG" /bin/true 2>&1); rc=$?
   assert_eq "--device /dev/mem: exit 77" "77" "$rc"
   assert_contains "--device /dev/mem: message" "$out" "not in the admin's device allow-list"
-  out=$(sr -n 1 $BIN $IMG /bin/sh -c 'ls /dev/mem' 2>&1)
+  out=$(sr -n 1 "$BIN" "$IMG" /bin/sh -c 'ls /dev/mem' 2>&1)
   assert_contains "/dev/mem not inside" "$out" "No such file or directory"
 else
   fail "could not add $TEST_DEV to the devices key of $ADMIN_CONF"
@@ -132,10 +132,10 @@ if multi_up; then
   # Slurm's PMIx plugin gives each step an app dir under this cluster's TmpFS; the launcher must
   # bind that one (it reads TmpFS from a slurm.conf: is it this cluster's?).
   tmpfs=$(sed -n 's/^TmpFS=//p' "$MULTI_CONF" | sed 's/%n/n1/; s/%h/n1/')
-  spmix=$(me_multi srun -N 1 -n 1 -w n1 $BIN --dry-run $IMG /bin/true 2>&1 | grep -o '"target": *"[^"]*spmix_appdir[^"]*"' | cut -d'"' -f4)
+  spmix=$(me_multi srun -N 1 -n 1 -w n1 "$BIN" --dry-run "$IMG" /bin/true 2>&1 | grep -o '"target": *"[^"]*spmix_appdir[^"]*"' | cut -d'"' -f4)
   assert_contains "2 nodes: the spmix app dir bound is under this cluster's TmpFS ($tmpfs)" "$spmix" "$tmpfs/spmix_appdir_${UID_U}_"
   # srun --mpi=pmix -N 2 -n 4: two ranks per node; vader within a node, tcp across.
-  out=$(me_multi "${VERBOSE[@]}" srun --mpi=pmix -N 2 -n 4 $BIN $IMG $RING --expect-ranks 4 2>&1); rc=$?
+  out=$(me_multi "${VERBOSE[@]}" srun --mpi=pmix -N 2 -n 4 "$BIN" "$IMG" $RING --expect-ranks 4 2>&1); rc=$?
   assert_eq "2 nodes, srun --mpi=pmix: exit 0" "0" "$rc"
   assert_contains "2 nodes, srun --mpi=pmix: RESULT" "$out" "RESULT ok ranks=4"
   hosts=$(rank_hosts "$out")
@@ -154,7 +154,7 @@ if multi_up; then
   # srun, and the ranks, the orteds' children, are inside that step. (On the shared one-node
   # cluster the submit host *is* the node: there mpirun would fork the ranks outside any step,
   # and they are refused like "mpirun outside Slurm".)
-  out=$(me_multi "${VERBOSE[@]}" salloc -Q -N 1 -n 2 mpirun -n 2 $BIN $IMG $RING --expect-ranks 2 2>&1); rc=$?
+  out=$(me_multi "${VERBOSE[@]}" salloc -Q -N 1 -n 2 mpirun -n 2 "$BIN" "$IMG" $RING --expect-ranks 2 2>&1); rc=$?
   assert_eq "1 node, salloc mpirun: exit 0" "0" "$rc"
   assert_contains "1 node, salloc mpirun: RESULT" "$out" "RESULT ok ranks=2"
   assert_eq "1 node, salloc mpirun: both ranks on n1" "0 n1
@@ -183,7 +183,7 @@ EOF
   assert_contains "sbatch mpirun: CMA" "$out" "info: btl_vader_single_copy_mechanism=cma"
   assert_no_mpi_errors "sbatch mpirun" "$out"
   # Two nodes: one rank each, tcp between them.
-  out=$(me_multi "${VERBOSE[@]}" salloc -Q -N 2 -n 2 mpirun -n 2 $BIN $IMG $RING --expect-ranks 2 2>&1); rc=$?
+  out=$(me_multi "${VERBOSE[@]}" salloc -Q -N 2 -n 2 mpirun -n 2 "$BIN" "$IMG" $RING --expect-ranks 2 2>&1); rc=$?
   assert_eq "2 nodes, salloc mpirun: exit 0" "0" "$rc"
   assert_contains "2 nodes, salloc mpirun: RESULT" "$out" "RESULT ok ranks=2"
   assert_eq "2 nodes, salloc mpirun: one rank per node" "0 n1
@@ -191,8 +191,8 @@ EOF
   assert_eq "2 nodes, salloc mpirun: tcp across nodes" "0 1 tcp
 1 0 tcp" "$(btl_pairs "$out")"
   assert_no_mpi_errors "2 nodes, salloc mpirun" "$out"
-  if [[ -n $(as_user $BIN image ls 2>/dev/null | awk '$1 == "mpi-mpich"') ]]; then
-    out=$(me_multi srun --mpi=pmi2 -N 2 -n 4 $BIN mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 4 2>&1); rc=$?
+  if [[ -n $(as_user "$BIN" image ls 2>/dev/null | awk '$1 == "mpi-mpich"') ]]; then
+    out=$(me_multi srun --mpi=pmi2 -N 2 -n 4 "$BIN" mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 4 2>&1); rc=$?
     assert_eq "2 nodes, pmi2 + MPICH: exit 0" "0" "$rc"
     assert_contains "2 nodes, pmi2 + MPICH: RESULT" "$out" "RESULT ok ranks=4"
     assert_eq "2 nodes, pmi2 + MPICH: ranks on n1 and n2" "n1 n2" "$(rank_hosts "$out" | awk '{print $2}' | sort -u | xargs)"

@@ -33,44 +33,43 @@ njobs=$(grep -oE 'job_[0-9]+/step_[0-9]+' <<<"$cont" | sort -u | wc -l)
 assert_eq "container ranks share one step" "1" "$njobs"
 
 # The demo command of the issue.
-out=$(as_user srun -n 2 $BIN $IMG /bin/sh -c 'id; cat /etc/os-release; cat /proc/self/cgroup' 2>&1)
+out=$(as_user srun -n 2 "$BIN" "$IMG" /bin/sh -c 'id; cat /etc/os-release; cat /proc/self/cgroup' 2>&1)
 assert_contains "id inside" "$out" "uid=$UID_U($U) gid=$GID_U"
 assert_contains "image os-release" "$out" 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"'
 assert_contains "step cgroup" "$out" "cpuset:/slurm_$(hostname -s)/uid_$UID_U/job_"
 
 # Exit status passes through.
-as_user srun -n 1 $BIN $IMG /opt/socker/probe --exit 7 >/dev/null 2>&1
+as_user srun -n 1 "$BIN" "$IMG" /opt/socker/probe --exit 7 >/dev/null 2>&1
 assert_eq "exit status 7 -> 7" "7" "$?"
-as_user srun -n 1 $BIN $IMG /bin/sh -c 'kill -USR1 $$' >/dev/null 2>&1
+as_user srun -n 1 "$BIN" "$IMG" /bin/sh -c 'kill -USR1 $$' >/dev/null 2>&1
 rc=$?
 [[ $rc -ne 0 ]] && pass "death by signal is not success (rc $rc)" || fail "death by signal reported success"
 
 # scancel (SIGTERM) reaches the application: no launcher process in between.
 log=$(mktemp); chmod 644 "$log"
-as_user srun -n 1 -J sigterm-test $BIN $IMG /opt/socker/probe --wait-term 30 >"$log" 2>&1 &
+as_user srun -n 1 -J sigterm-test "$BIN" "$IMG" /opt/socker/probe --wait-term 30 >"$log" 2>&1 &
 spid=$!
 for _ in $(seq 100); do grep -q waiting "$log" && break; sleep 0.1; done
 job=$(squeue -h -u "$U" -n sigterm-test -o %A | head -1)
-ppid_line=$(grep '^probe\[0\] pid=' "$log" | cut -d= -f2)
 scancel --signal=TERM "$job"
 wait $spid
 assert_contains "SIGTERM delivered to the application" "$(cat "$log")" "sigterm=received"
 rm -f "$log"
 
 # Bad input: clear one-line messages and documented exit codes.
-out=$(as_user srun -n 1 $BIN dem /bin/true 2>&1); rc=$?
+out=$(as_user srun -n 1 "$BIN" dem /bin/true 2>&1); rc=$?
 assert_eq "unknown image exit code" "65" "$rc"
 assert_contains "unknown image message" "$out" "socker-mpi[rank 0]: image \`dem:latest\`: no such image"
 assert_contains "unknown image suggestion" "$out" "did you mean 'demo'?"
-out=$(as_user srun -n 1 $BIN $IMG 2>&1); rc=$?
+out=$(as_user srun -n 1 "$BIN" "$IMG" 2>&1); rc=$?
 assert_eq "missing command exit code" "64" "$rc"
 assert_contains "missing command message" "$out" "no command given and image 'demo' has no Entrypoint or Cmd"
-out=$(as_user $BIN $IMG /bin/true 2>&1); rc=$?
+out=$(as_user "$BIN" "$IMG" /bin/true 2>&1); rc=$?
 assert_eq "outside a Slurm step exit code" "77" "$rc"
 assert_contains "outside a Slurm step message" "$out" "not inside a Slurm job step"
-out=$(as_user srun -n 1 $BIN $IMG /no/such/cmd 2>&1); rc=$?
+out=$(as_user srun -n 1 "$BIN" "$IMG" /no/such/cmd 2>&1); rc=$?
 assert_eq "command not found exit code" "127" "$rc"
-out=$(as_user srun -n 1 $BIN --bogus $IMG /bin/true 2>&1); rc=$?
+out=$(as_user srun -n 1 "$BIN" --bogus "$IMG" /bin/true 2>&1); rc=$?
 assert_eq "unknown option exit code" "64" "$rc"
 
 # Nothing left behind on the host.
