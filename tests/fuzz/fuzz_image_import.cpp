@@ -12,6 +12,8 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "image/gc.hpp"
+#include "image/import.hpp"
 #include "image/store.hpp"
 
 namespace fs = std::filesystem;

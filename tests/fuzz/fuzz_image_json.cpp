@@ -7,7 +7,7 @@
 
 #include "base/error.hpp"
 #include "image/formats.hpp"
-#include "image/store.hpp"
+#include "image/record.hpp"
 
 using namespace socker;
 using namespace socker::image;
