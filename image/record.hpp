@@ -1,7 +1,12 @@
-// The image record: what the store keeps of an image (layers, config), as JSON.
+// The image record: what the store keeps of an image (layers, config), as JSON in the store,
+// and as a plain length-prefixed "wire" form between a process that is only the user (which
+// read the user's own store, or imported an image file) and the privileged launcher, so that
+// the launcher parses no JSON of the user's.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace socker::image {
@@ -28,5 +33,12 @@ struct ImageRecord {
 
 std::string record_to_json(const ImageRecord& r);
 ImageRecord record_from_json(const std::string& text, const std::string& origin);
+
+// The fields a launch uses (id, names, layers, Env, Entrypoint, Cmd, WorkingDir, User,
+// format), each "<name> <count>\n" then <count> items "<length>:<bytes>\n"; at most
+// kMaxWireBytes, ids and layers checked as sha256 hex. Throws Error(BadImage) naming `origin`.
+inline constexpr size_t kMaxWireBytes = 16u << 20;
+std::string record_to_wire(const ImageRecord& r);
+ImageRecord record_from_wire(std::string_view wire, const std::string& origin);
 
 }  // namespace socker::image

@@ -80,38 +80,56 @@ UserOpen reopen_as_user(int opath_fd, const std::string& what, bool allow_files,
     return reopen_checked(opath_fd, what, allow_files);
 }
 
-std::string in_user_process(const Identity& id, const std::function<std::string()>& fn) {
-    // A caller may have left SIGCHLD ignored (inherited across the setuid exec): then the
-    // child would be reaped by the kernel and waitpid fail. Default for the call, restored after.
-    struct SigchldDefault {
-        struct sigaction old {};
-        SigchldDefault() {
-            struct sigaction dfl {};
-            dfl.sa_handler = SIG_DFL;
-            ::sigemptyset(&dfl.sa_mask);
-            ::sigaction(SIGCHLD, &dfl, &old);
-        }
-        ~SigchldDefault() { ::sigaction(SIGCHLD, &old, nullptr); }
-    } sigchld;
+namespace {
+
+// A caller may have left SIGCHLD ignored (inherited across the setuid exec): then the child
+// would be reaped by the kernel and waitpid fail. Default for the call, restored after.
+struct SigchldDefault {
+    struct sigaction old {};
+    SigchldDefault() {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        ::sigemptyset(&dfl.sa_mask);
+        ::sigaction(SIGCHLD, &dfl, &old);
+    }
+    ~SigchldDefault() { ::sigaction(SIGCHLD, &old, nullptr); }
+    SigchldDefault(const SigchldDefault&) = delete;
+    SigchldDefault& operator=(const SigchldDefault&) = delete;
+};
+
+void write_all(int fd, const std::string& s) {
+    for (size_t off = 0; off < s.size();) {
+        const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        off += static_cast<size_t>(n);
+    }
+}
+
+// Forks a child that drops every privilege (the launcher's own routine and check) and runs
+// `body` with the write end of the reply pipe; the child replies "<exit code>\n<result or
+// message>" and exits with that code. Returns the result, or throws the child's Error.
+std::string in_child(const Identity& id, const std::function<void(int reply_fd)>& body) {
+    SigchldDefault sigchld;
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", "user process", errno);
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) {
-        int e = errno;
+        const int e = errno;
         ::close(p[0]);
         ::close(p[1]);
         throw_errno("fork", "user process", e);
     }
     if (pid == 0) {
         ::close(p[0]);
-        // Reply: "<exit code>\n<result or message>".
-        std::string reply;
         int code = 0;
+        std::string reply;
         try {
             LinuxSys sys;
             drop_privileges(id, sys);
-            reply = "0\n" + fn();
+            body(p[1]);  // replies itself (or execs a program that does)
+            ::_exit(0);
         } catch (const Error& e) {
             code = static_cast<int>(e.code());
             reply = std::to_string(code) + "\n" + e.what();
@@ -119,12 +137,7 @@ std::string in_user_process(const Identity& id, const std::function<std::string(
             code = static_cast<int>(Exit::Internal);
             reply = std::to_string(code) + "\ninternal error: " + e.what();
         }
-        for (size_t off = 0; off < reply.size();) {
-            ssize_t n = ::write(p[1], reply.data() + off, reply.size() - off);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            off += static_cast<size_t>(n);
-        }
+        write_all(p[1], reply);
         std::fflush(nullptr);
         ::_exit(code);  // no destructors or atexit handlers of the parent's state
     }
@@ -136,7 +149,7 @@ std::string in_user_process(const Identity& id, const std::function<std::string(
     bool too_long = false;
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(p[0], buf, sizeof buf);
+        const ssize_t n = ::read(p[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         if (reply.size() + static_cast<size_t>(n) > kMaxReply) {
@@ -165,6 +178,38 @@ std::string in_user_process(const Identity& id, const std::function<std::string(
         throw Error(Exit::Internal, "user process", "", 0, "exited without a valid reply");
     if (code != 0) throw Error(static_cast<Exit>(code), reply.substr(nl + 1), {});
     return reply.substr(nl + 1);
+}
+
+}  // namespace
+
+std::string in_user_process(const Identity& id, const std::function<std::string()>& fn) {
+    return in_child(id, [&](int reply_fd) { write_all(reply_fd, "0\n" + fn()); });
+}
+
+std::string exec_as_user(const Identity& id, const std::string& program, const std::vector<std::string>& argv,
+                         const EnvMap& env, int pass_fd) {
+    return in_child(id, [&](int reply_fd) {
+        // The program replies on its stdout (the pipe); pass_fd becomes its fd 3. From the
+        // first dup2 on, a failure is replied on fd 1 (fd 3 may have replaced the pipe's).
+        if (::dup2(reply_fd, 1) < 0) throw_errno("dup2", "stdout", errno);
+        auto fail = [](const std::string& what, int e) {
+            write_all(1, "74\n" + std::string(Error(Exit::Io, what, "", e).what()));
+            ::_exit(74);
+        };
+        if (pass_fd == 3) {
+            if (::fcntl(3, F_SETFD, 0) != 0) fail("fcntl fd 3", errno);
+        } else if (pass_fd >= 0 && ::dup2(pass_fd, 3) < 0) {
+            fail("dup2 fd 3", errno);
+        }
+        std::vector<char*> cargv, cenv;
+        for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+        cargv.push_back(nullptr);
+        const std::vector<std::string> envs = env_to_vector(env);
+        for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+        cenv.push_back(nullptr);
+        ::execve(program.c_str(), cargv.data(), cenv.data());
+        fail("exec " + program, errno);
+    });
 }
 
 }  // namespace socker::launcher

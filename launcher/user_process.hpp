@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "launcher/spec.hpp"
 
@@ -51,5 +52,10 @@ UserOpen reopen_as_user(int opath_fd, const std::string& what, bool allow_files,
 // same exit code and message; the child's death by a signal is an Error(Internal). Used for
 // all work on the user's own image store, so that root never reads or writes it.
 std::string in_user_process(const Identity& id, const std::function<std::string()>& fn);
+// The same, for another program: a child drops every privilege and execs `program` (argv,
+// env; `pass_fd`, when >= 0, as its fd 3), which replies on its stdout "<code>\n<result or
+// message>" and exits with that code (socker-mpi-tools internal-ensure does).
+std::string exec_as_user(const Identity& id, const std::string& program, const std::vector<std::string>& argv,
+                         const EnvMap& env, int pass_fd);
 
 }  // namespace socker::launcher

@@ -7,6 +7,7 @@
 #include "image/store.hpp"
 #include "src/commands.hpp"
 #include "src/host.hpp"
+#include "src/output.hpp"
 #include "src/stores.hpp"
 
 namespace socker {

@@ -4,6 +4,7 @@
 #include "image/gc.hpp"
 #include "src/commands.hpp"
 #include "src/host.hpp"
+#include "src/output.hpp"
 #include "src/stores.hpp"
 
 namespace socker {

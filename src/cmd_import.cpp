@@ -9,6 +9,7 @@
 #include "launcher/user_process.hpp"
 #include "src/commands.hpp"
 #include "src/host.hpp"
+#include "src/output.hpp"
 #include "src/stores.hpp"
 
 namespace socker {

@@ -4,9 +4,9 @@
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
-#include "image/import.hpp"
 #include "image/store.hpp"
 #include "launcher/user_process.hpp"
+#include "src/dispatch.hpp"
 #include "src/host.hpp"
 #include "src/stores.hpp"
 
@@ -26,31 +26,14 @@ ResolvedImage image_from_file(const std::string& path, const Policy& pol, const 
         throw_usage(path +
                     ": a directory; launch from an image file (docker-archive, OCI archive, rootfs "
                     "tar), or import an OCI layout first: socker-mpi image import layout:DIR NAME");
-    struct stat st {};
-    if (::fstat(uo.fd, &st) != 0) throw_errno("stat", path, errno);
-    const image::ImageName name = image::name_for_file(
-        {fd_path(uo.fd), static_cast<unsigned long long>(st.st_dev),
-         static_cast<unsigned long long>(st.st_ino), static_cast<unsigned long long>(st.st_size),
-         static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL +
-             static_cast<unsigned long long>(st.st_mtim.tv_nsec),
-         static_cast<unsigned long long>(st.st_ctim.tv_sec) * 1000000000ULL +
-             static_cast<unsigned long long>(st.st_ctim.tv_nsec)});
-
-    image::ImportSource src;
-    src.label = path;
-    src.fd = uo.fd;
-    src.seekable = true;
-    src.size = static_cast<unsigned long long>(st.st_size);
     const std::string root = user_store_path(id, false);
-    image::ImportOptions opt = import_options(pol, host::ensure_store_lock(pol, root));  // as root
-    if (auto cb = progress_bar_for("importing " + path)) opt.progress = *cb;
-    const std::string json = launcher::in_user_process(id, [&] {
-        user_store_path(id, true);
-        auto er = image::ensure_image(root, src, name, opt);
-        if (er.imported) print_import_summary(prefix, path + " as " + name.str(), *er.imported);
-        return image::record_to_json(er.record);
-    });
-    return {image::record_from_json(json, root), root, true};
+    host::ensure_store_lock(pol, root);  // as root, before the child drops
+    // The import is the image tools' (libarchive, the image JSON), in a child that is only the
+    // user, reading the file opened above as its fd 3; the record comes back in wire form.
+    const std::string wire = launcher::exec_as_user(
+        id, tools_program(), {"socker-mpi", "internal-ensure", "--label", path, "--prefix", prefix},
+        {{"PATH", "/usr/bin:/bin"}}, uo.fd);
+    return {image::record_from_wire(wire, path), root, true};
 }
 
 // IMAGE names an image: the admin store's, else (when the admin allows per-user stores) the
@@ -64,14 +47,14 @@ ResolvedImage find_in_stores(const image::ImageName& name, const Policy& pol, co
     } catch (const Error& e) {
         if (e.code() != Exit::BadImage || !pol.user_store || id.home.empty() || id.home == "/") throw;
         const std::string root = user_store_path(id, false);
-        const std::string json = launcher::in_user_process(id, [&]() -> std::string {
+        const std::string wire = launcher::in_user_process(id, [&]() -> std::string {
             struct stat st {};
             if (::stat(root.c_str(), &st) != 0) return "";
             auto rec = image::Store(root).find_complete(name);
-            return rec ? image::record_to_json(*rec) : "";
+            return rec ? image::record_to_wire(*rec) : "";
         });
-        if (json.empty()) throw;  // in neither store: the admin store's message and suggestion
-        return {image::record_from_json(json, root), root, true};
+        if (wire.empty()) throw;  // in neither store: the admin store's message and suggestion
+        return {image::record_from_wire(wire, root), root, true};
     }
 }
 

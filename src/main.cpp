@@ -1,6 +1,7 @@
-// socker-mpi: environ + argv -> the command line parsed -> one command (src/cmd_*.cpp); a launch is
-// LaunchContext -> RunRequest -> ValidatedRequest -> LaunchPlan -> ContainerSpec -> execute().
-// main() is the only reader of environ and the only place errors are caught.
+// socker-mpi, the setuid launcher: environ + argv -> the command line parsed -> a launch
+// (cmd_run.cpp: LaunchContext -> RunRequest -> ValidatedRequest -> LaunchPlan -> ContainerSpec
+// -> execute()), --version, or the image tools exec'd in place (dispatch.hpp) for everything
+// else. main() is the only reader of environ and the only place errors are caught.
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "base/error.hpp"
 #include "pmi/launch_context.hpp"
 #include "src/commands.hpp"
+#include "src/dispatch.hpp"
 #include "src/request.hpp"
 
 int main(int argc, char** argv, char** envp) {
@@ -38,7 +40,9 @@ int main(int argc, char** argv, char** envp) {
         const Invocation inv{user_env, prefix, host_entry(pmi_fd)};
         std::vector<std::string> args(argv + 1, argv + argc);
         UserRequest req = parse_command_line(args);
-        return std::visit([&](auto&& r) { return run_command(r, inv); }, req);
+        if (auto* run = std::get_if<RunRequest>(&req)) return run_command(*run, inv);
+        if (auto* version = std::get_if<VersionRequest>(&req)) return run_command(*version, inv);
+        exec_tools(req, args, inv);  // image import/ls/rm/inspect/gc, plan: the image tools
     } catch (const HelpRequested& h) {
         std::cout << h.text;
         return 0;

@@ -1,70 +1,14 @@
 #include "src/stores.hpp"
 
-#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <memory>
-
 #include "base/error.hpp"
+#include "image/in_use.hpp"
 #include "launcher/linux_sys.hpp"
 #include "src/host.hpp"
 
 namespace socker {
-
-namespace {
-
-// A progress bar on a terminal: bytes read, percentage when the size is known, and rate.
-class ProgressBar {
-public:
-    explicit ProgressBar(std::string what) : what_(std::move(what)) {}
-    void update(const image::ImportProgress& p) {
-        auto now = std::chrono::steady_clock::now();
-        if (!p.done && now - last_ < std::chrono::milliseconds(100)) return;
-        last_ = now;
-        double secs = std::chrono::duration<double>(now - start_).count();
-        double mib = static_cast<double>(p.bytes) / 1048576.0;
-        double rate = secs > 0 ? mib / secs : 0.0;
-        if (p.total > 0) {
-            double frac = std::min(1.0, static_cast<double>(p.bytes) / static_cast<double>(p.total));
-            const int width = 30;
-            int fill = static_cast<int>(frac * width);
-            std::string bar(static_cast<size_t>(fill), '=');
-            if (fill < width) bar += '>';
-            bar.resize(width, ' ');
-            fmt::print(stderr, "\r\033[K{} [{}] {:3}% {:7.1f}/{:.1f} MiB {:7.1f} MiB/s", what_, bar,
-                       static_cast<int>(frac * 100), mib, static_cast<double>(p.total) / 1048576.0, rate);
-        } else {
-            fmt::print(stderr, "\r\033[K{} {:7.1f} MiB {:7.1f} MiB/s", what_, mib, rate);
-        }
-        shown_ = true;
-    }
-    void clear() {
-        if (shown_) fmt::print(stderr, "\r\033[K");
-        shown_ = false;
-    }
-    ~ProgressBar() {
-        try {
-            clear();
-        } catch (...) {  // a destructor never throws; the line is cosmetic
-        }
-    }
-
-private:
-    std::string what_;
-    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_{};
-    bool shown_ = false;
-};
-
-}  // namespace
-
-std::string human_bytes(double b) {
-    if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
-    if (b >= 1e6) return fmt::format("{:.1f} MB", b / 1e6);
-    if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
-    return fmt::format("{:.0f} B", b);
-}
 
 void become_user(const launcher::Identity& id) {
     launcher::LinuxSys sys;
@@ -73,12 +17,19 @@ void become_user(const launcher::Identity& id) {
 
 TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool user, bool change,
                          const char* what) {
+    // Privileged (root, or the setuid launcher's euid 0): the node lock is made here, before any
+    // drop; otherwise (the launcher dropped already, see dispatch.cpp) it exists.
+    const bool privileged = ::geteuid() == 0;
+    auto lock = [&](const std::string& root) {
+        if (!change) return std::string();
+        return privileged ? host::ensure_store_lock(pol, root) : image::node_lock_path(pol.state_dir, root);
+    };
     if (user) {
         if (!pol.user_store)
             throw_refused("--user", "per-user image stores are disabled by the admin (user_store = no)");
         TargetStore t{user_store_path(id, false), ""};  // refuses a user without a home before dropping
-        if (change) t.node_lock = host::ensure_store_lock(pol, t.root);
-        become_user(id);
+        t.node_lock = lock(t.root);
+        if (privileged) become_user(id);
         user_store_path(id, change);
         return t;
     }
@@ -86,7 +37,7 @@ TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool u
         throw_refused(std::string(what) + " " + pol.image_store,
                       "only root may change the admin store" +
                           std::string(pol.user_store ? " (use --user for your own store)" : ""));
-    return {pol.image_store, change ? host::ensure_store_lock(pol, pol.image_store) : ""};
+    return {pol.image_store, lock(pol.image_store)};
 }
 
 image::ImportOptions import_options(const Policy& pol, const std::string& node_lock) {
@@ -106,32 +57,6 @@ std::string user_store_path(const launcher::Identity& id, bool create) {
         if (create && ::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir", root, errno);
     }
     return root;
-}
-
-void print_import_summary(const std::string& prefix, const std::string& what,
-                          const image::ImportResult& res) {
-    const auto& rec = res.record;
-    std::string extra;
-    if (res.dropped)
-        extra += "; left out " + std::to_string(res.dropped) + " device node(s)/FIFO(s)/socket(s)";
-    if (res.suid_cleared)
-        extra += "; cleared setuid/setgid on " + std::to_string(res.suid_cleared) + " file(s)";
-    const double mib = static_cast<double>(res.bytes_read) / 1048576.0;
-    fmt::print(stderr,
-               "{}imported {} ({}): sha256:{:.12}, {} layer(s): {} unpacked, {} already stored; {} read in "
-               "{:.2f} s ({:.0f} MiB/s){}\n",
-               prefix, what, rec.format, rec.id, rec.layers.size(), res.layers_unpacked, res.layers_reused,
-               human_bytes(static_cast<double>(res.bytes_read)), res.seconds,
-               res.seconds > 0 ? mib / res.seconds : 0.0, extra);
-}
-
-std::optional<ProgressCallback> progress_bar_for(const std::string& what) {
-    if (!::isatty(2)) return std::nullopt;
-    auto bar = std::make_shared<ProgressBar>(what);
-    return ProgressCallback([bar](const image::ImportProgress& p) {
-        bar->update(p);
-        if (p.done) bar->clear();
-    });
 }
 
 }  // namespace socker

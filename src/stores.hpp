@@ -3,8 +3,6 @@
 // print about them.
 #pragma once
 
-#include <functional>
-#include <optional>
 #include <string>
 
 #include "image/import.hpp"
@@ -33,12 +31,4 @@ TargetStore target_store(const Policy& pol, const launcher::Identity& id, bool u
 
 // Options of an import: the admin's limits and the store's node lock.
 image::ImportOptions import_options(const Policy& pol, const std::string& node_lock);
-// One line on stderr: what an import read, unpacked and reused.
-void print_import_summary(const std::string& prefix, const std::string& what, const image::ImportResult& res);
-// A progress bar when stderr is a terminal; nullopt otherwise.
-using ProgressCallback = std::function<void(const image::ImportProgress&)>;
-std::optional<ProgressCallback> progress_bar_for(const std::string& what);
-// "4.2 MB", "249.0 MB", "1.20 GB".
-std::string human_bytes(double bytes);
-
 }  // namespace socker
