@@ -14,8 +14,9 @@ namespace socker::image {
 
 namespace fs = std::filesystem;
 
-std::string overlay_source(const std::vector<std::string>& layer_ids) {
+std::string overlay_source(const std::vector<std::string>& layer_ids, const std::string& key) {
     std::string s = "socker-mpi:";
+    if (!key.empty()) s += "k=" + key + ":";
     for (size_t i = 0; i < layer_ids.size(); ++i) s += (i ? "," : "") + layer_ids[i].substr(0, 16);
     return s;
 }
@@ -32,7 +33,10 @@ std::vector<std::vector<std::string>> overlays_in_mountinfo(const std::string& m
         std::string fstype, source;
         if (!(f >> fstype >> source) || fstype != "overlay" || source.rfind("socker-mpi:", 0) != 0) continue;
         std::vector<std::string> layers;
-        std::istringstream l(source.substr(11));
+        std::string ids = source.substr(11);
+        if (ids.rfind("k=", 0) == 0)
+            ids = ids.substr(std::min(ids.size(), ids.find(':') + 1));  // the share key
+        std::istringstream l(ids);
         std::string id;
         while (std::getline(l, id, ','))
             if (id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos)

@@ -10,8 +10,9 @@ namespace socker::image {
 // container on the node shows in its mountinfo which layers it stacks, for as long as any
 // process is in its mount namespace (killed launchers, joined namespaces and forked children
 // included, with no record to clean up). Garbage collection reads them (containers_in_use) and
-// keeps those layers. Layers are named by the first 16 hex digits of their diff id.
-std::string overlay_source(const std::vector<std::string>& layer_ids);
+// keeps those layers. Layers are named by the first 16 hex digits of their diff id. The source is
+// "socker-mpi:k=<key>:<layer>,<layer>..." (the key: launcher::share_key, or none).
+std::string overlay_source(const std::vector<std::string>& layer_ids, const std::string& key = "");
 struct InUse {
     // one entry per container mount namespace: the layer prefixes it stacks
     std::vector<std::vector<std::string>> containers;

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "base/fd.hpp"
 #include "launcher/sys.hpp"
 
 namespace socker::launcher {
@@ -13,6 +14,8 @@ namespace socker::launcher {
 // The real thing. Requires euid 0 (the setuid binary) for everything but exec.
 class LinuxSys final : public Sys {
 public:
+    bool join_shared(const ContainerSpec& spec) override;
+    void end_setup() override;
     void unshare_mount_namespace() override;
     std::string mount_rootfs(const ContainerSpec& spec) override;
     void apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) override;
@@ -31,6 +34,15 @@ public:
                            const EnvMap& env) override;
 
 private:
+    // A finished container of this very user, step and key among the step's processes: joined.
+    bool join_found(const ContainerSpec& spec, int step_dir);
+    bool join_verified(const ContainerSpec& spec, long pid);
+    // The step's set-up lock is held by a process of this user in this step (worth waiting for).
+    bool lock_held_in_step(const ContainerSpec& spec, int step_dir);
+
+    Fd setup_lock_;
+    Fd root_fd_;                // the new root, while the mounts are made
+    std::string root_path_;     // the step's cgroup directory, flock'ed while building
     std::string staging_;       // runtime_dir
     std::set<dev_t> own_devs_;  // filesystems we mounted: mount points may be created there
     int file_counter_ = 0;

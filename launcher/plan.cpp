@@ -7,6 +7,7 @@
 #include "base/error.hpp"
 #include "base/text.hpp"
 #include "image/in_use.hpp"
+#include "launcher/sharing.hpp"
 
 namespace socker::launcher {
 
@@ -113,15 +114,21 @@ ContainerSpec make_spec(const LaunchPlan& in) {
     auto sys = bind("/sys", "/sys", true, SourceCheck::Trusted, false);
     sys.noexec = true;
     s.mounts.push_back(sys);
+    // /dev: a fresh tmpfs, root's (0755: nobody else creates anything there), holding the
+    // standard character devices as nodes made there (one mknod each, not a bind mount each:
+    // fewer mounts to make and to tear down), so it is not nodev; everything else in it is a
+    // symlink or a bind of what the admin allows.
     auto dev = special(MountKind::Tmpfs, "/dev", "mode=0755,size=64k");
     dev.noexec = true;
+    dev.nodev = false;
     s.mounts.push_back(dev);
-    for (const char* d : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}) {
-        auto m = bind(d, d, false, SourceCheck::Trusted);
-        m.nodev = false;  // these are the device nodes themselves
-        m.noexec = true;
-        s.mounts.push_back(m);
-    }
+    for (const auto& [d, num] : std::vector<std::pair<const char*, const char*>>{{"/dev/null", "1:3"},
+                                                                                 {"/dev/zero", "1:5"},
+                                                                                 {"/dev/full", "1:7"},
+                                                                                 {"/dev/random", "1:8"},
+                                                                                 {"/dev/urandom", "1:9"},
+                                                                                 {"/dev/tty", "5:0"}})
+        s.mounts.push_back(special(MountKind::Node, d, num));
     auto pts = bind("/dev/pts", "/dev/pts", false, SourceCheck::Trusted);
     pts.noexec = true;
     s.mounts.push_back(pts);
@@ -180,6 +187,14 @@ ContainerSpec make_spec(const LaunchPlan& in) {
         m.user_bind = true;
         m.within_prefixes = true;
         s.mounts.push_back(m);
+    }
+
+    // The container is complete: its key (what another rank's must equal to be joined) goes into
+    // the overlay's source, where the other ranks of the step find it (launcher/sharing.hpp).
+    s.share = in.share;
+    if (s.share) {
+        s.share_key = share_key(s);
+        s.rootfs_source = image::overlay_source(in.image.layers, s.share_key);
     }
 
     // Command: the user's, else Entrypoint + Cmd of the image.

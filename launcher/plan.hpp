@@ -59,6 +59,9 @@ struct LaunchPlan {
     // The rank.
     std::optional<CpuBinding> binding;
     std::optional<int> keep_fd;  // PMI_FD of a PMI2 launch
+    // One container per node for the ranks of this step (validate(): the admin allows it and
+    // the rank is in a Slurm step); none: this rank builds its own.
+    std::optional<Share> share;
 };
 
 ContainerSpec make_spec(const LaunchPlan& plan);

@@ -16,6 +16,8 @@ const char* to_string(MountKind k) {
             return "file";
         case MountKind::Symlink:
             return "symlink";
+        case MountKind::Node:
+            return "node";
     }
     return "?";
 }
@@ -26,7 +28,8 @@ std::string to_json(const ContainerSpec& s) {
     for (const auto& m : s.mounts) {
         ordered_json j = {{"kind", to_string(m.kind)}, {"target", m.target}};
         if (!m.source.empty()) j["source"] = m.source;
-        if (m.kind == MountKind::Symlink || m.kind == MountKind::Tmpfs) j["data"] = m.data;
+        if (m.kind == MountKind::Symlink || m.kind == MountKind::Tmpfs || m.kind == MountKind::Node)
+            j["data"] = m.data;
         std::vector<std::string> flags;
         if (m.read_only) flags.push_back("ro");
         if (m.nosuid) flags.push_back("nosuid");
@@ -46,6 +49,7 @@ std::string to_json(const ContainerSpec& s) {
         {"layers", s.layers},
         {"layers_owned_by_user", s.layers_owned_by_user},
         {"rootfs_source", s.rootfs_source},
+        {"share_key", s.share_key},
         {"uid", s.id.uid},
         {"gid", s.id.gid},
         {"groups", s.id.groups},
@@ -60,6 +64,10 @@ std::string to_json(const ContainerSpec& s) {
                         {"mems", s.binding->mems},
                         {"membind", topology::to_string(s.binding->membind)}};
     if (s.keep_fd) j["keep_fd"] = *s.keep_fd;
+    if (s.share)
+        j["share"] = {{"cgroup_dir", s.share->cgroup_dir},
+                      {"cgroup_line", s.share->cgroup_line},
+                      {"tasks_below", s.share->tasks_below}};
     return j.dump(2);
 }
 

@@ -26,6 +26,7 @@ enum class MountKind {
     Proc,     // fresh procfs (host PID namespace is kept)
     File,     // generated file content (data) bound read-only at target
     Symlink,  // symlink at target pointing to data
+    Node,     // character device node (data = "MAJOR:MINOR") made on the launcher's own /dev tmpfs
 };
 const char* to_string(MountKind k);
 
@@ -57,6 +58,17 @@ struct MountOp {
 
 using topology::CpuBinding;  // cpus, NUMA mems and the memory policy, from the placement
 
+// The step whose ranks share one container per node: its cgroup directory in one hierarchy
+// (flock'ed by the rank that builds a container; its cgroup.procs, and its task_N directories'
+// where the ranks sit there, list the processes that may have one to join), and the step's line
+// of /proc/PID/cgroup in that hierarchy ("6:freezer:/slurm/uid_U/job_J/step_S", a task_N below
+// it stripped), which a process must show to be of this step.
+struct Share {
+    std::string cgroup_dir;
+    std::string cgroup_line;
+    bool tasks_below = false;  // the ranks sit in task_N directories below cgroup_dir
+};
+
 struct ContainerSpec {
     std::string image_ref;
     std::string image_id;
@@ -66,9 +78,14 @@ struct ContainerSpec {
     // the user could set, carry no redirects or metacopy). false: the root-owned admin store.
     bool layers_owned_by_user = false;
     std::string runtime_dir;  // where the private staging tmpfs is mounted
-    // The overlay's mount source: "socker-mpi:" and the layers it stacks, so that garbage
-    // collection sees in any container's mountinfo which layers are in use (image::in_use).
+    // The overlay's mount source: "socker-mpi:k=<share key>:" and the layers it stacks, so that
+    // garbage collection sees in any container's mountinfo which layers are in use
+    // (image::in_use), and a rank of the same step can find a container it may join.
     std::string rootfs_source = "socker-mpi";
+    // One container per node for the ranks of a step (execute.cpp): the key of everything that
+    // makes the container (image, layers, mounts, identity), and where the step is.
+    std::string share_key;
+    std::optional<Share> share;
     // Node-local lock file held (shared) while the layers are opened and mounted; the store's
     // garbage collection holds it exclusively while it decides what is unused ("" = none).
     std::string store_lock;

@@ -12,6 +12,12 @@ namespace socker::launcher {
 class Sys {
 public:
     virtual ~Sys() = default;
+    // One container per node per step: join a finished container of this very user, step and
+    // share key (spec.share), found among the step's processes and verified; true when joined.
+    // false: build one -- then the step's set-up lock is held until end_setup(), so that the
+    // other ranks wait for this container rather than build their own.
+    virtual bool join_shared(const ContainerSpec& spec) = 0;
+    virtual void end_setup() = 0;
     // unshare(CLONE_NEWNS) and make every mount private, so nothing propagates to the host.
     virtual void unshare_mount_namespace() = 0;
     // Private tmpfs at spec.runtime_dir, then an overlay (spec.layers below, tmpfs above)
@@ -46,5 +52,7 @@ void drop_privileges(const Identity& id, Sys& sys);
 
 // The one place where the privileged steps are ordered.
 [[noreturn]] void execute(const ContainerSpec& spec, Sys& sys);
+// Its first part, for a rank that joins no container: namespace, rootfs, mounts, pivot_root.
+void build_container(const ContainerSpec& spec, Sys& sys);
 
 }  // namespace socker::launcher

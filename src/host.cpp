@@ -1,5 +1,6 @@
 #include "src/host.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
@@ -101,7 +102,8 @@ launcher::Identity current_identity() {
 
 std::vector<std::pair<gid_t, std::string>> group_names(const launcher::Identity& id) {
     std::vector<gid_t> all = {id.gid};
-    all.insert(all.end(), id.groups.begin(), id.groups.end());
+    for (gid_t g : id.groups)
+        if (std::find(all.begin(), all.end(), g) == all.end()) all.push_back(g);  // one lookup each
     std::vector<std::pair<gid_t, std::string>> out;
     for (gid_t g : all) {
         struct group* gr = ::getgrgid(g);
@@ -155,27 +157,53 @@ DeviceFacts allowed_devices(const std::vector<std::string>& patterns, bool cgrou
             out.unreadable = "the cgroup v1 devices hierarchy is not mounted";
         } else {
             const std::string list_path = mnt + (cg_path == "/" ? "" : cg_path) + "/devices.list";
-            std::ifstream in(list_path, std::ios::binary);
-            std::ostringstream ss;
-            if (in) ss << in.rdbuf();
-            if (!in || ss.str().empty())
+            std::string list;
+            try {
+                list = read_file(list_path, 1u << 20);
+            } catch (const Error&) {
+            }
+            if (list.empty())
                 out.unreadable = "the step's devices cgroup list " + list_path + " cannot be read";
             else
-                rules = parse_devices_list(ss.str());
+                rules = parse_devices_list(list);
         }
         if (!out.unreadable.empty()) return out;  // fail closed: no device
     }
+    // Each directory is listed once for all the patterns on it (/dev holds most); a pattern with
+    // a wildcard in its directory part goes through glob(3).
+    auto consider = [&](const std::string& path) {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode) &&
+            (!cgroup_required || device_allowed(rules, 'c', major(st.st_rdev), minor(st.st_rdev))))
+            out.devices.push_back(path);
+    };
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_dir;  // directory, name patterns
     for (const auto& p : patterns) {
-        glob_t g{};
-        if (::glob(p.c_str(), GLOB_NOSORT, nullptr, &g) == 0) {
-            for (size_t i = 0; i < g.gl_pathc; ++i) {
-                struct stat st {};
-                if (::lstat(g.gl_pathv[i], &st) == 0 && S_ISCHR(st.st_mode) &&
-                    (!cgroup_required || device_allowed(rules, 'c', major(st.st_rdev), minor(st.st_rdev))))
-                    out.devices.push_back(g.gl_pathv[i]);
-            }
+        const auto slash = p.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : p.substr(0, slash);
+        if (dir.find_first_of("*?[\\") != std::string::npos) {
+            glob_t g{};
+            if (::glob(p.c_str(), GLOB_NOSORT, nullptr, &g) == 0)
+                for (size_t i = 0; i < g.gl_pathc; ++i) consider(g.gl_pathv[i]);
+            ::globfree(&g);
+            continue;
         }
-        ::globfree(&g);
+        auto it = std::find_if(by_dir.begin(), by_dir.end(), [&](const auto& d) { return d.first == dir; });
+        if (it == by_dir.end()) it = by_dir.insert(by_dir.end(), {dir, {}});
+        it->second.push_back(p.substr(slash + 1));
+    }
+    for (const auto& [dir, names] : by_dir) {
+        DIR* d = ::opendir(dir.empty() ? "/" : dir.c_str());
+        if (!d) continue;
+        while (const dirent* e = ::readdir(d))
+            for (const auto& n : names)
+                // The pattern's literal head first: most names of /dev fail there, cheaply.
+                if (std::strncmp(n.c_str(), e->d_name, n.find_first_of("*?[\\")) == 0 &&
+                    ::fnmatch(n.c_str(), e->d_name, FNM_PERIOD) == 0) {
+                    consider(dir + "/" + e->d_name);
+                    break;
+                }
+        ::closedir(d);
     }
     std::sort(out.devices.begin(), out.devices.end());
     out.devices.erase(std::unique(out.devices.begin(), out.devices.end()), out.devices.end());
@@ -291,6 +319,63 @@ std::string proc_options_from_mountinfo(const std::string& mountinfo) {
     return result;
 }
 
+std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, const std::string& mountinfo,
+                                          const std::string& prefix) {
+    struct Line {
+        std::string id, controllers, path;
+    };
+    std::vector<Line> lines;
+    std::istringstream in(proc_self_cgroup);
+    for (std::string l; std::getline(in, l);) {
+        const auto a = l.find(':'), b = a == std::string::npos ? a : l.find(':', a + 1);
+        if (b == std::string::npos) continue;
+        lines.push_back({l.substr(0, a), l.substr(a + 1, b - a - 1), l.substr(b + 1)});
+    }
+    auto rank_of = [](const std::string& controllers) {
+        const auto cs = split_list(controllers, ',');
+        if (std::find(cs.begin(), cs.end(), "freezer") != cs.end()) return 0;
+        if (std::find(cs.begin(), cs.end(), "cpuset") != cs.end()) return 1;
+        return controllers.empty() || controllers.rfind("name=", 0) == 0 ? 3 : 2;
+    };
+    std::stable_sort(lines.begin(), lines.end(), [&](const Line& x, const Line& y) {
+        return rank_of(x.controllers) < rank_of(y.controllers);
+    });
+    for (const auto& l : lines) {
+        if (l.controllers.empty() || !pmi::step_from_cgroups({{l.controllers, l.path}}, prefix).step)
+            continue;
+        std::string step_path = l.path;
+        bool tasks = false;
+        if (const auto slash = step_path.rfind('/');
+            slash != std::string::npos && step_path.compare(slash + 1, 5, "task_") == 0) {
+            step_path.resize(slash);
+            tasks = true;
+        }
+        // Where this hierarchy is mounted whole: "ID PARENT MAJ:MIN / POINT OPTS ... - cgroup SRC SUPER".
+        std::istringstream mi(mountinfo);
+        for (std::string m; std::getline(mi, m);) {
+            std::istringstream f(m);
+            std::string id, parent, dev, root, point;
+            const auto sep = m.find(" - ");
+            if (!(f >> id >> parent >> dev >> root >> point) || root != "/" || sep == std::string::npos)
+                continue;
+            std::istringstream rest(m.substr(sep + 3));
+            std::string fstype, source, super;
+            if (!(rest >> fstype >> source >> super) || fstype != "cgroup") continue;
+            const auto opts = split_list(super, ',');
+            bool all = true;
+            for (const auto& c : split_list(l.controllers, ','))
+                all = all && std::find(opts.begin(), opts.end(), c) != opts.end();
+            if (!all) continue;
+            launcher::Share sh;
+            sh.cgroup_dir = point + step_path;
+            sh.cgroup_line = l.id + ":" + l.controllers + ":" + step_path;
+            sh.tasks_below = tasks;
+            return sh;
+        }
+    }
+    return std::nullopt;
+}
+
 pmi::ProbeInput probe_input(const EnvMap& env, const Policy& pol) {
     pmi::ProbeInput in;
     in.env = env;
@@ -313,6 +398,7 @@ HostFacts gather(const Policy& pol, launcher::Identity id, const pmi::LaunchCont
     f.proc_options = proc_options_from_mountinfo(mountinfo);
     f.devices = allowed_devices(pol.devices, pol.device_cgroup_required, probe.proc_self_cgroup, mountinfo);
     if (ctx.step) {
+        f.step_share = step_share(probe.proc_self_cgroup, mountinfo, probe.cgroup_prefix);
         // The node name from the step's cgroup (Slurm's, not the user's SLURMD_NODENAME).
         const std::string node = ctx.step->node.empty() ? f.hostname : ctx.step->node;
         f.slurm = slurm_facts(slurm_conf_for(pol, node), node);

@@ -2,6 +2,7 @@
 // no policy decision here: validate.hpp makes them), and the privileged entry's hygiene.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,16 +76,25 @@ void ensure_state_dir(const std::string& dir);
 // process dropped to the user (garbage collection of the user's store) can open it.
 std::string ensure_store_lock(const Policy& pol, const std::string& store_root);
 
+// The step's cgroup where its ranks can be found, for one container per node (launcher::Share):
+// the freezer's (proctrack/cgroup puts every process of the step there), else the cpuset's, else
+// any v1 hierarchy with the step; the step level of the path (a task_N below it stripped), its
+// directory where mountinfo says the hierarchy is mounted. nullopt: not in a step, or the
+// hierarchy is not mounted whole (then every rank builds its own container).
+std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, const std::string& mountinfo,
+                                          const std::string& prefix);
+
 // What the host says for one launch, gathered once (gather) for validate() and the plan.
 struct HostFacts {
     launcher::Identity id;
     std::vector<std::pair<gid_t, std::string>> group_names;
-    std::string hostname;           // short host name
-    std::string cwd;                // the working directory's path ("" = none: deleted)
-    bool pmi_fd_is_socket = false;  // PMI_FD (when set) names an open socket
-    DeviceFacts devices;            // allowed by the admin, present, permitted by the cgroup
-    SlurmFacts slurm;               // of the step's node
-    std::string proc_options;       // hidepid=, subset=, gid= of the host's /proc
+    std::string hostname;                       // short host name
+    std::string cwd;                            // the working directory's path ("" = none: deleted)
+    bool pmi_fd_is_socket = false;              // PMI_FD (when set) names an open socket
+    DeviceFacts devices;                        // allowed by the admin, present, permitted by the cgroup
+    SlurmFacts slurm;                           // of the step's node
+    std::string proc_options;                   // hidepid=, subset=, gid= of the host's /proc
+    std::optional<launcher::Share> step_share;  // where the step's ranks are (nullopt: not in one)
 };
 
 // The launch context's inputs: the environment, this process's cgroups, whether PMI_FD is a

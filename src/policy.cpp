@@ -173,6 +173,8 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             p.syslog_socket = absolute_path(origin, line, key, v);
         } else if (key == "audit_required") {
             p.audit_required = parse_bool(origin, line, key, v);
+        } else if (key == "share_containers") {
+            p.share_containers = parse_bool(origin, line, key, v);
         } else if (key == "log") {
             if (v == "syslog")
                 p.log = LogDest::Syslog;

@@ -55,6 +55,9 @@ struct Policy {
     std::string syslog_socket = "/dev/log";  // the local syslog daemon's socket
     // The audit record could not be written: refuse the launch (77), or (no) warn on stderr.
     bool audit_required = false;
+    // One container per node for the ranks of a step: the first rank builds it, the others join
+    // it (launcher/sharing.hpp). no: every rank builds its own.
+    bool share_containers = true;
     std::vector<NodeSection> node_sections;
     // The placement defaults of every section, in file order (topology::resolve_placement).
     std::vector<topology::NodeDefaults> placement_sections() const;

@@ -127,42 +127,53 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     bool version = false;
     app.add_flag("--version", version, "print the version");
 
-    // Subcommands.
-    auto* run_cmd = app.add_subcommand("run", "run IMAGE [CMD...] (the default)");
-    run_cmd->prefix_command();
-    auto* image = app.add_subcommand("image", "manage images");
-    image->require_subcommand(1, 1);
+    // Subcommands, built only when a word of the command line could name one (or help is
+    // asked for): a launch -- the common case, once per rank -- does not pay for their options.
+    // A word that is not where a subcommand goes parses exactly as before: after IMAGE,
+    // everything is the command.
+    const bool subcommands = std::any_of(args.begin(), args.end(), [](const std::string& a) {
+        return a == "run" || a == "image" || a == "plan" || a == "-h" || a == "--help" || a == "--help-all";
+    });
+    CLI::App *run_cmd = nullptr, *import = nullptr, *ls_cmd = nullptr, *rm_cmd = nullptr, *insp_cmd = nullptr,
+             *gc_cmd = nullptr, *plan_cmd = nullptr;
     ImportRequest imp;
-    auto* import = image->add_subcommand("import", "import FILE|-|layout:DIR[:TAG] NAME[:TAG]");
-    import->add_option("source", imp.source, "rootfs tar, docker-archive, '-' or layout:DIR")->required();
-    import->add_option("name", imp.name, "NAME[:TAG]")->required();
-    import->add_flag("--user", imp.user_store, "into your own store (~/.local/share/socker-mpi)");
     ImageListRequest ls;
-    auto* ls_cmd = image->add_subcommand("ls", "list images");
-    ls_cmd->add_flag("--user", ls.user_store, "your own store");
     ImageRemoveRequest rm;
-    auto* rm_cmd = image->add_subcommand("rm", "remove an image");
-    rm_cmd->add_option("name", rm.name, "NAME[:TAG]")->required();
-    rm_cmd->add_flag("--user", rm.user_store, "your own store");
     ImageInspectRequest insp;
-    auto* insp_cmd = image->add_subcommand("inspect", "show an image's config");
-    insp_cmd->add_option("name", insp.name, "NAME[:TAG]")->required();
     ImageGcRequest gc;
-    auto* gc_cmd = image->add_subcommand("gc", "remove layers no image and no running container uses");
-    gc_cmd->add_flag("--user", gc.user_store, "your own store");
-
     PlanRequest plan;
     std::optional<std::string> plan_bind_to, plan_bind, plan_distribution, plan_membind;
-    auto* plan_cmd = app.add_subcommand("plan", "print the placement of every local rank (dry run)");
-    plan_cmd->add_option("--topology", plan.topology, "hwloc XML file or synthetic description");
-    plan_cmd->add_option("--ranks", plan.options.ranks, "ranks on the node")->check(CLI::PositiveNumber);
-    plan_cmd->add_option("--cpuset", plan.options.allowed, "allowed CPUs (list string, OS indexes)");
-    plan_cmd->add_option("--format", plan.options.format, "table|json")
-        ->check(CLI::IsMember({"table", "json"}));
-    plan_cmd->add_option("--node", plan.node, "node name for [node:GLOB] sections");
-    add_placement_options(*plan_cmd, plan.options.placement, plan_bind_to, plan_distribution, plan_membind);
-    plan_cmd->add_option("--bind", plan_bind, "old spelling of --bind-to")
-        ->check(member_of(topology::bind_kind_names()));
+    if (subcommands) {
+        run_cmd = app.add_subcommand("run", "run IMAGE [CMD...] (the default)");
+        run_cmd->prefix_command();
+        auto* image = app.add_subcommand("image", "manage images");
+        image->require_subcommand(1, 1);
+        import = image->add_subcommand("import", "import FILE|-|layout:DIR[:TAG] NAME[:TAG]");
+        import->add_option("source", imp.source, "rootfs tar, docker-archive, '-' or layout:DIR")->required();
+        import->add_option("name", imp.name, "NAME[:TAG]")->required();
+        import->add_flag("--user", imp.user_store, "into your own store (~/.local/share/socker-mpi)");
+        ls_cmd = image->add_subcommand("ls", "list images");
+        ls_cmd->add_flag("--user", ls.user_store, "your own store");
+        rm_cmd = image->add_subcommand("rm", "remove an image");
+        rm_cmd->add_option("name", rm.name, "NAME[:TAG]")->required();
+        rm_cmd->add_flag("--user", rm.user_store, "your own store");
+        insp_cmd = image->add_subcommand("inspect", "show an image's config");
+        insp_cmd->add_option("name", insp.name, "NAME[:TAG]")->required();
+        gc_cmd = image->add_subcommand("gc", "remove layers no image and no running container uses");
+        gc_cmd->add_flag("--user", gc.user_store, "your own store");
+
+        plan_cmd = app.add_subcommand("plan", "print the placement of every local rank (dry run)");
+        plan_cmd->add_option("--topology", plan.topology, "hwloc XML file or synthetic description");
+        plan_cmd->add_option("--ranks", plan.options.ranks, "ranks on the node")->check(CLI::PositiveNumber);
+        plan_cmd->add_option("--cpuset", plan.options.allowed, "allowed CPUs (list string, OS indexes)");
+        plan_cmd->add_option("--format", plan.options.format, "table|json")
+            ->check(CLI::IsMember({"table", "json"}));
+        plan_cmd->add_option("--node", plan.node, "node name for [node:GLOB] sections");
+        add_placement_options(*plan_cmd, plan.options.placement, plan_bind_to, plan_distribution,
+                              plan_membind);
+        plan_cmd->add_option("--bind", plan_bind, "old spelling of --bind-to")
+            ->check(member_of(topology::bind_kind_names()));
+    }
 
     try {
         std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -175,18 +186,18 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
         throw_usage(e.what());
     }
     if (version) return VersionRequest{};
-    if (*import) return imp;
-    if (*ls_cmd) return ls;
-    if (*rm_cmd) return rm;
-    if (*insp_cmd) return insp;
-    if (*gc_cmd) return gc;
-    if (*plan_cmd) {
+    if (import && *import) return imp;
+    if (ls_cmd && *ls_cmd) return ls;
+    if (rm_cmd && *rm_cmd) return rm;
+    if (insp_cmd && *insp_cmd) return insp;
+    if (gc_cmd && *gc_cmd) return gc;
+    if (plan_cmd && *plan_cmd) {
         finish_placement(plan.options.placement, plan_bind_to ? plan_bind_to : plan_bind, plan_distribution,
                          plan_membind);
         return plan;
     }
 
-    std::vector<std::string> rest = run_cmd->parsed() ? run_cmd->remaining() : app.remaining();
+    std::vector<std::string> rest = run_cmd && run_cmd->parsed() ? run_cmd->remaining() : app.remaining();
     if (rest.empty()) throw_usage("no image given (usage: socker-mpi [OPTIONS] IMAGE [CMD...])");
     if (rest[0].size() > 1 && rest[0][0] == '-') {
         std::string opt = rest[0].substr(0, rest[0].find('='));

@@ -76,6 +76,9 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
     if (ctx.step && ctx.step->uid != static_cast<long>(host.id.uid))
         throw_refused("launch", "the Slurm step belongs to uid " + std::to_string(ctx.step->uid));
     v.keep_fd = ctx.pmi_fd ? std::optional<int>(static_cast<int>(*ctx.pmi_fd)) : std::nullopt;
+    // One container per node for the ranks of a step, where the admin allows it: found through the
+    // step's cgroup (Slurm's, from this process's membership), never through anything the user set.
+    if (pol.share_containers && ctx.step) v.share = host.step_share;
 
     // Devices: the admin's allow-list, present on the node, permitted by the step's devices
     // cgroup (host facts); asking for one explicitly must be that too.
@@ -165,6 +168,7 @@ launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage&
     p.denied_destinations = v.denied_destinations;
     p.binding = rb.binding;
     p.keep_fd = v.keep_fd;
+    p.share = v.share;
     return p;
 }
 

@@ -38,7 +38,8 @@ struct ValidatedRequest {
     std::vector<std::string> bind_allowed_prefixes;
     std::vector<std::string> denied_destinations;
     topology::PlacementRequest placement;
-    std::optional<int> keep_fd;  // PMI_FD of a PMI2 launch
+    std::optional<int> keep_fd;            // PMI_FD of a PMI2 launch
+    std::optional<launcher::Share> share;  // one container per node for this step's ranks
 };
 
 ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx,

@@ -117,5 +117,33 @@ TEST(Host, ProcLikeTheHostsProc) {
               "hidepid=2,subset=pid");
 }
 
+TEST(Host, StepShareFromTheFreezerWhereTheWholeStepIs) {
+    const std::string cgroup =
+        "4:memory:/slurm_vm/uid_1001/job_9/step_0/task_1\n3:cpuset:/slurm_vm/uid_1001/job_9/step_0\n"
+        "6:freezer:/slurm_vm/uid_1001/job_9/step_0\n0::/\n";
+    const std::string mountinfo =
+        "30 25 0:26 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+        "31 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        "32 25 0:28 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n";
+    auto sh = step_share(cgroup, mountinfo, "");
+    ASSERT_TRUE(sh);
+    EXPECT_EQ(sh->cgroup_dir, "/sys/fs/cgroup/freezer/slurm_vm/uid_1001/job_9/step_0");
+    EXPECT_EQ(sh->cgroup_line, "6:freezer:/slurm_vm/uid_1001/job_9/step_0");
+    EXPECT_FALSE(sh->tasks_below);
+    // Only memory: the ranks are in task_N below the step.
+    sh = step_share("4:memory:/slurm_vm/uid_1001/job_9/step_0/task_1\n", mountinfo, "");
+    ASSERT_TRUE(sh);
+    EXPECT_EQ(sh->cgroup_dir, "/sys/fs/cgroup/memory/slurm_vm/uid_1001/job_9/step_0");
+    EXPECT_EQ(sh->cgroup_line, "4:memory:/slurm_vm/uid_1001/job_9/step_0");
+    EXPECT_TRUE(sh->tasks_below);
+    // Not a step (the job's cgroup, a user-made one below the step), or not mounted whole.
+    EXPECT_FALSE(step_share("6:freezer:/slurm_vm/uid_1001/job_9\n", mountinfo, ""));
+    EXPECT_FALSE(step_share("6:freezer:/slurm_vm/uid_1001/job_9/step_0/fake\n", mountinfo, ""));
+    EXPECT_FALSE(step_share("6:freezer:/slurm_vm/uid_1001/job_9/step_0\n",
+                            "32 25 0:28 /slurm_vm /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n",
+                            ""));
+    EXPECT_FALSE(step_share("6:freezer:/slurm_vm/uid_1001/job_9/step_0\n", "", ""));
+}
+
 }  // namespace
 }  // namespace socker::host

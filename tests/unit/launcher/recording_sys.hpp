@@ -15,6 +15,13 @@ class RecordingSys final : public Sys {
 public:
     std::vector<std::string> calls;
     std::string fail_on;  // throw an Error when this call name comes up
+    bool joins = false;   // join_shared finds a container to join
+
+    bool join_shared(const ContainerSpec& s) override {
+        rec("join_shared " + s.share_key + (joins ? " joined" : " build"));
+        return joins;
+    }
+    void end_setup() override { rec("end_setup"); }
 
     void unshare_mount_namespace() override { rec("unshare_mount_namespace"); }
     std::string mount_rootfs(const ContainerSpec& s) override {

@@ -109,3 +109,52 @@ TEST(ExecuteOrder, VerifyFailureNeverReachesExec) {
 
 }  // namespace
 }  // namespace socker::launcher
+
+namespace socker::launcher {
+namespace {
+
+ContainerSpec shared_sample() {
+    ContainerSpec s = sample();
+    s.share =
+        Share{"/sys/fs/cgroup/freezer/slurm/uid_1001/job_7/step_0", "6:freezer:/slurm/uid_1001/job_7/step_0"};
+    s.share_key = "00000000000000aa";
+    return s;
+}
+
+TEST(ExecuteOrder, JoiningRankBuildsNothingAndKeepsItsOwnIdentityBindingAndCommand) {
+    RecordingSys sys;
+    sys.joins = true;
+    EXPECT_THROW(execute(shared_sample(), sys), ExecCalled);
+    const auto& c = sys.calls;
+    EXPECT_EQ(c.front(), "join_shared 00000000000000aa joined");
+    for (const auto& call : c)
+        for (const char* built : {"unshare", "mount", "pivot_root", "make_root_readonly", "end_setup"})
+            EXPECT_NE(call.rfind(built, 0), 0u) << call;
+    EXPECT_LT(pos(c, "set_binding 0-1"), pos(c, "setresuid"));
+    EXPECT_LT(pos(c, "drop_bounding_set"), pos(c, "setresuid 1001"));
+    EXPECT_LT(pos(c, "verify_dropped"), pos(c, "chdir /home/alice"));
+    EXPECT_EQ(c.back(), "exec /bin/true");
+}
+
+TEST(ExecuteOrder, FirstRankBuildsAndReleasesTheStepBeforeItDropsPrivileges) {
+    RecordingSys sys;
+    EXPECT_THROW(execute(shared_sample(), sys), ExecCalled);
+    const auto& c = sys.calls;
+    EXPECT_EQ(c.front(), "join_shared 00000000000000aa build");
+    EXPECT_LT(pos(c, "join_shared"), pos(c, "unshare_mount_namespace"));
+    // Joinable only once finished: the read-only root is the last step of the set-up.
+    EXPECT_LT(pos(c, "make_root_readonly"), pos(c, "end_setup"));
+    EXPECT_LT(pos(c, "end_setup"), pos(c, "set_binding"));
+    EXPECT_EQ(c.back(), "exec /bin/true");
+}
+
+TEST(ExecuteOrder, WithoutSharingNoRankLooksForAContainer) {
+    RecordingSys sys;
+    sys.joins = true;  // would join if asked: it must not be asked
+    EXPECT_THROW(execute(sample(), sys), ExecCalled);
+    EXPECT_EQ(sys.calls.front(), "unshare_mount_namespace");
+    for (const auto& call : sys.calls) EXPECT_NE(call.rfind("join_shared", 0), 0u);
+}
+
+}  // namespace
+}  // namespace socker::launcher
