@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -101,12 +102,13 @@ bool same_inode(const struct stat& a, const struct stat& b) {
 // How long a rank waits for another rank of its step to finish building the container, before
 // it builds its own: set-up takes milliseconds; this bounds what a stopped or stuck one costs.
 constexpr int kSetupWaitSeconds = 10;
+constexpr int kBuildNice = -10;
 
 extern "C" void on_alarm(int) {}
 
-// flock(LOCK_EX), for at most `seconds`: an interval timer interrupts it (SIGALRM unblocked and
+// flock(op), for at most `seconds`: an interval timer interrupts it (SIGALRM unblocked and
 // caught meanwhile; the caller's timer, handler and mask are put back). false: timed out.
-bool lock_within(int fd, int seconds) {
+bool lock_within(int fd, int op, int seconds) {
     struct sigaction sa {
     }, old_sa{};
     sa.sa_handler = on_alarm;  // no SA_RESTART: flock returns EINTR
@@ -121,7 +123,7 @@ bool lock_within(int fd, int seconds) {
     ::sigprocmask(SIG_UNBLOCK, &alrm, &old_mask);
     ::setitimer(ITIMER_REAL, &t, &old_t);
     int rc;
-    while ((rc = ::flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+    while ((rc = ::flock(fd, op)) != 0 && errno == EINTR) {
         ::getitimer(ITIMER_REAL, &left);
         if (left.it_value.tv_sec == 0 && left.it_value.tv_usec == 0) break;  // it fired
     }
@@ -157,28 +159,50 @@ void cgroup_procs(int dir, const char* sub, std::vector<long>& out) {
 
 // One container per node (SECURITY.md "One container per node"). The ranks of the step are the
 // processes in its cgroup: a rank whose mount namespace is a finished socker-mpi container of
-// this user, step and key is joined; none: the first rank takes the step's set-up lock (a flock
-// on the cgroup directory, gone with its holder, nothing left on disk) and builds, the others
-// wait for it on that lock and then join what it built.
+// this user, step and key is joined. The rank that builds holds the step's set-up lock (a flock
+// on the cgroup directory, gone with its holder, nothing left on disk); the ranks arriving
+// meanwhile wait for it, with a shared lock, and then join what it built -- trying the builder
+// itself first (one verification instead of a scan of the whole step).
 bool LinuxSys::join_shared(const ContainerSpec& spec) {
     Fd dir(::open(spec.share->cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir.get() < 0) return false;  // no step directory to find the others by: build alone
-    if (join_found(spec, dir.get())) return true;
-    if (::flock(dir.get(), LOCK_EX | LOCK_NB) != 0) {
-        // Someone holds it. Waited for only when that is a rank of this very step (any user can
-        // open the directory and lock it: that must not stall other users' launches).
-        if (errno != EWOULDBLOCK || !lock_held_in_step(spec, dir.get()) ||
-            !lock_within(dir.get(), kSetupWaitSeconds))
-            return false;  // build alone, without the lock
+    if (::flock(dir.get(), LOCK_EX | LOCK_NB) == 0) {
+        // Nobody builds now: a container already there is joined (the lock goes with `dir`),
+        // else this rank builds, holding the lock until end_setup().
+        if (join_found(spec, dir.get())) return true;
+        begin_build(std::move(dir));
+        return false;
     }
-    // Held: a container finished meanwhile is joined, else this rank builds one (end_setup()
-    // releases the lock).
+    if (errno != EWOULDBLOCK) return false;
+    // Someone builds, or looks. Waited for only when that is a process of this very step (any
+    // user can open the directory and lock it: that must not stall other users' launches).
+    const long holder = lock_holder_in_step(spec, dir.get());
+    if (holder < 0 || !lock_within(dir.get(), LOCK_SH, kSetupWaitSeconds)) return false;  // build alone
+    if ((holder > 0 && join_verified(spec, holder)) || join_found(spec, dir.get())) return true;
+    // Nothing to join (the builder died, or built another spec's container): build, exclusively.
+    if (!lock_within(dir.get(), LOCK_EX, kSetupWaitSeconds)) return false;
     if (join_found(spec, dir.get())) return true;
-    setup_lock_ = std::move(dir);
+    begin_build(std::move(dir));
     return false;
 }
 
-void LinuxSys::end_setup() { setup_lock_ = Fd(); }
+// The build is what every other rank of the step on this node waits for: it runs at a higher
+// priority (nice -10, root's to set) than theirs, so that their own start-up does not starve it;
+// the caller's nice value is back before anything of the user's runs (end_setup()).
+void LinuxSys::begin_build(Fd lock) {
+    setup_lock_ = std::move(lock);
+    errno = 0;
+    const int nice = ::getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && nice > kBuildNice && ::setpriority(PRIO_PROCESS, 0, kBuildNice) == 0)
+        saved_nice_ = nice;
+}
+
+void LinuxSys::end_setup() {
+    setup_lock_ = Fd();
+    if (saved_nice_ && ::setpriority(PRIO_PROCESS, 0, *saved_nice_) != 0)
+        throw_errno("setpriority", std::to_string(*saved_nice_), errno);
+    saved_nice_.reset();
+}
 
 bool LinuxSys::join_found(const ContainerSpec& spec, int step_dir) {
     std::vector<long> pids;
@@ -240,21 +264,21 @@ bool LinuxSys::join_verified(const ContainerSpec& spec, long pid) {
     return ::setns(ns.get(), CLONE_NEWNS) == 0;
 }
 
-bool LinuxSys::lock_held_in_step(const ContainerSpec& spec, int step_dir) {
+long LinuxSys::lock_holder_in_step(const ContainerSpec& spec, int step_dir) {
     struct stat st {};
-    if (::fstat(step_dir, &st) != 0) return false;
+    if (::fstat(step_dir, &st) != 0) return -1;
     const auto holders =
         flock_holders(read_proc("/proc/locks", 16u << 20), major(st.st_dev), minor(st.st_dev), st.st_ino);
-    if (holders.empty()) return true;  // released since: the wait is over at once
+    if (holders.empty()) return 0;  // released since: the wait is over at once
     for (const long pid : holders) {
         const std::string proc = "/proc/" + std::to_string(pid);
         const auto uid = real_uid_from_status(read_proc(proc + "/status", 64u << 10));
         if (!uid || *uid != static_cast<long>(spec.id.uid)) continue;
         std::istringstream cg(read_proc(proc + "/cgroup", 64u << 10));
         for (std::string line; std::getline(cg, line);)
-            if (in_step(line, *spec.share)) return true;
+            if (in_step(line, *spec.share)) return pid;
     }
-    return false;
+    return -1;
 }
 
 void LinuxSys::unshare_mount_namespace() {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -37,14 +38,17 @@ private:
     // A finished container of this very user, step and key among the step's processes: joined.
     bool join_found(const ContainerSpec& spec, int step_dir);
     bool join_verified(const ContainerSpec& spec, long pid);
-    // The step's set-up lock is held by a process of this user in this step (worth waiting for).
-    bool lock_held_in_step(const ContainerSpec& spec, int step_dir);
+    // Who holds the step's set-up lock: a process of this user in this step (its pid: worth
+    // waiting for, and likely the builder), nobody any more (0), or someone else (-1).
+    long lock_holder_in_step(const ContainerSpec& spec, int step_dir);
+    void begin_build(Fd lock);
 
-    Fd setup_lock_;
-    Fd root_fd_;                // the new root, while the mounts are made
-    std::string root_path_;     // the step's cgroup directory, flock'ed while building
-    std::string staging_;       // runtime_dir
-    std::set<dev_t> own_devs_;  // filesystems we mounted: mount points may be created there
+    Fd setup_lock_;                  // the step's cgroup directory, flock'ed while building
+    std::optional<int> saved_nice_;  // the caller's nice value, while the build runs boosted
+    Fd root_fd_;                     // the new root, while the mounts are made
+    std::string root_path_;          // its path
+    std::string staging_;            // runtime_dir
+    std::set<dev_t> own_devs_;       // filesystems we mounted: mount points may be created there
     int file_counter_ = 0;
 };
 

@@ -45,7 +45,7 @@ Mode mode_of(const UserRequest& req) {
 }  // namespace
 
 std::string tools_program() {
-    const std::string p = SOCKER_TOOLS_PROGRAM;
+    std::string p = SOCKER_TOOLS_PROGRAM;
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) throw_errno("stat", p, errno, Exit::Config);
     if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))

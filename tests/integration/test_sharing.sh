@@ -50,6 +50,9 @@ assert_eq "2 ... rank 1 on its own CPU" "cpus=1" "$(grep ' rank=1 ' <<<"$out" | 
 as_user srun -O -n 4 "$BIN" "$IMG" /bin/sh -c 'sleep 1; exit $((SLURM_PROCID == 2 ? 7 : 0))' >"$work/rc.out" 2>&1; rc=$?
 assert_eq "2 a joining rank's exit status is its own (srun reports 7)" 7 "$rc"
 assert_contains "2 ... for rank 2 alone" "$(cat "$work/rc.out")" "task 2: Exited with exit code 7"
+# The rank that built ran its set-up at nice -10: every rank's program runs at the caller's nice.
+out=$(as_user srun -O -n 4 "$BIN" "$IMG" /bin/sh -c 'read -r s </proc/self/stat; set -- $s; echo "nice=${19}"; sleep 1' 2>&1)
+assert_eq "2 every rank's program runs at the caller's nice value (0), the builder's too" "4" "$(grep -cx 'nice=0' <<<"$out")"
 
 # 3. Different specs, different containers: even ranks bind a directory, odd ranks do not; an
 #    MPMD step runs two images.

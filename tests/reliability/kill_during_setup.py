@@ -125,8 +125,31 @@ def main():
     host_ns = os.readlink("/proc/self/ns/mnt")
     keep = set(os.listdir("/tmp"))
     before = snapshot(a.state_dir, a.runtime_dir, keep)
-    cmd = ["runuser", "-u", a.user, "--", "srun", "-O", "-n", str(a.ranks), "-J", "killsetup", a.bin, a.image,
+    # One allocation held for the whole loop: the steps never wait in the queue behind other jobs
+    # (a wait would look like a hang).
+    alloc = subprocess.run(["runuser", "-u", a.user, "--", "salloc", "--no-shell", "-O", "-n", str(a.ranks),
+                            "-J", "killsetup", "-t", "60"], cwd="/tmp", capture_output=True, text=True, timeout=600)
+    m = re.search(r"Granted job allocation (\d+)", alloc.stdout + alloc.stderr)
+    if alloc.returncode != 0 or not m:
+        m = None
+        out = subprocess.run(["squeue", "-h", "-u", a.user, "-n", "killsetup", "-o", "%i"], capture_output=True,
+                             text=True).stdout.split()
+        if out:
+            jobid = out[-1]
+        else:
+            print("kill_during_setup: could not get an allocation: " + (alloc.stdout + alloc.stderr).strip())
+            return 1
+    else:
+        jobid = m.group(1)
+    cmd = ["runuser", "-u", a.user, "--", "srun", f"--jobid={jobid}", "-O", "-n", str(a.ranks), a.bin, a.image,
            "/bin/sh", "-c", "echo ran-$SLURM_PROCID"]
+    try:
+        return loop(a, cmd, uid, rnd, host_ns, keep, before)
+    finally:
+        subprocess.run(["scancel", jobid])
+
+
+def loop(a, cmd, uid, rnd, host_ns, keep, before):
     counts = {"steps": 0, "killed": 0, "missed": 0, "hung": 0, "bad": 0, "leftover": 0, "ran": 0, "failed-clearly": 0}
     phases = {}
     problems = []
