@@ -4,6 +4,7 @@ allocations, and the /proc inspection behind the per-launcher memory measurement
 
 Standard library only."""
 
+import copy
 import os
 import pwd
 import re
@@ -40,6 +41,13 @@ class Creds:
     @property
     def is_root(self):
         return self.uid == 0
+
+    def with_env(self, **kv):
+        """The same user with extra environment variables (e.g. SLURM_CONF of another
+        cluster)."""
+        c = copy.copy(self)
+        c.env = {**self.env, **kv}
+        return c
 
     def popen_kwargs(self):
         """Popen arguments that switch to this user in the child (no PAM, no extra process:
@@ -138,14 +146,18 @@ def run(argv, creds, *, env=None, cwd=None, timeout=600, capture=True):
 # launch time), and so that the measured steps are job steps, as in a batch script.
 
 class Allocation:
-    def __init__(self, creds, name, minutes, log):
+    """`salloc --no-shell` of NODES nodes with TASKS tasks (default: the one 2-CPU node) on the
+    cluster the creds' SLURM_CONF names (default /etc/slurm/slurm.conf)."""
+
+    def __init__(self, creds, name, minutes, log, nodes=1, tasks=2):
         self.creds, self.name, self.minutes, self.log = creds, name, minutes, log
+        self.nodes, self.tasks = nodes, tasks
         self.jobid = None
         self.waited = 0.0
 
     def __enter__(self):
-        argv = ["salloc", "--no-shell", "-J", self.name, "-N", "1", "-n", "2",
-                f"--time={self.minutes}"]
+        argv = ["salloc", "--no-shell", "-J", self.name, "-N", str(self.nodes), "-n",
+                str(self.tasks), f"--time={self.minutes}"]
         self.log(f"waiting for the node: {' '.join(argv)} (as {self.creds.name})")
         # salloc reports the job id on stderr: "salloc: Granted job allocation N".
         r = run(argv, self.creds, timeout=900)
@@ -276,6 +288,31 @@ def step_daemons(procs, jobid):
     """slurmstepd processes of the job's (numbered) steps."""
     rx = re.compile(r"^slurmstepd: \[" + re.escape(str(jobid)) + r"\.(\d+)\]")
     return [p.pid for p in procs.values() if p.argv and rx.match(" ".join(p.argv))]
+
+
+def step_processes(procs, jobid):
+    """Every process of the job's running numbered steps (descendants of their slurmstepd)."""
+    out = set()
+    for s in step_daemons(procs, jobid):
+        out |= descendants(procs, s)
+    return out
+
+
+def mnt_ns(pid):
+    """The mount namespace of a process ("mnt:[N]"), or None when it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def mount_count(pid):
+    """Mounts in the process's mount namespace (lines of /proc/PID/mountinfo), or None."""
+    try:
+        with open(f"/proc/{pid}/mountinfo", "rb") as f:
+            return f.read().count(b"\n")
+    except OSError:
+        return None
 
 
 def launcher_processes(procs, jobid, rank, daemon_roots=()):

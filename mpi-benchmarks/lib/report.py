@@ -18,9 +18,18 @@ T_LAT8 = 1.03        # latency ratio socker-mpi/native at 8 B, at most
 T_BW1M = 0.97        # bandwidth ratio at 1 MiB, at least
 T_HPL = 0.98         # HPL Gflop/s ratio, at least
 T_LAUNCH = 1.05      # socker-mpi step launch / native srun at 1 and 64 ranks, at most
+ISSUE7_COUNTS = (1, 2, 64)   # rank counts (one node) the issue-7 targets were set on
+
+# Targets from issue 13 (one container per node and step: ranks after the first join it).
+T13_JOIN_MS = 1.5    # in-step launch of a joining rank (median), at most
+T13_STEP = 1.05      # whole-step launch / native at every rank count, at most
+T13_MTC = 0.8        # MTC tasks/s / native, at least
+PEERS = ["ch-run", "crun", "podman", "docker"]
+ROOT_LAUNCHERS = {"native (root)", "crun", "podman", "docker"}   # compared with native (root)
 
 MICRO_ORDER = ["latency", "bw", "bibw", "allreduce", "alltoall", "init"]
 LAUNCH_ORDER = ["native", "socker-mpi", "ch-run", "native (root)", "crun", "podman", "docker"]
+INSTEP_CASES = ["no container", "first rank", "joining rank", "own container"]
 BIGGER_IS_BETTER = {"bw", "bibw"}
 
 
@@ -145,11 +154,25 @@ NETPIPE_FIELDS = ["size_bytes", "native_MBps", "socker_MBps", "bw_ratio", "nativ
                   "socker_us", "time_ratio", "native_runs", "socker_runs"]
 
 
+def nodes_of(r):
+    """A launch row's node count (1 in result files written before the column existed)."""
+    return int(r.get("nodes") or 1)
+
+
+def lorder(launcher):
+    return LAUNCH_ORDER.index(launcher) if launcher in LAUNCH_ORDER else 99
+
+
+def count_label(n, nodes=1):
+    """"1 rank", "64 ranks", "64 ranks on 4 nodes"."""
+    return f"{n} rank{'s' if int(n) > 1 else ''}" + (f" on {nodes} nodes" if int(nodes) > 1 else "")
+
+
 def summarize_launch(raw):
     groups = {}
     fails = {}
     for r in raw:
-        key = (r["launcher"], int(r["ranks"]))
+        key = (r["launcher"], int(r["ranks"]), nodes_of(r))
         if r["ok"] != "1":
             fails[key] = fails.get(key, 0) + 1
             continue
@@ -157,22 +180,78 @@ def summarize_launch(raw):
             continue
         groups.setdefault(key, []).append(float(r["seconds"]) * 1000.0)
     keys = set(groups) | set(fails)
-    base = {k[1]: med(v) for k, v in groups.items() if k[0] == "native"}
+    base = {(k[1], k[2]): med(v) for k, v in groups.items() if k[0] == "native"}
     rows = []
-    for (l, n) in sorted(keys, key=lambda k: (LAUNCH_ORDER.index(k[0]) if k[0] in LAUNCH_ORDER
-                                              else 99, k[1])):
-        xs = groups.get((l, n), [])
+    for (l, n, nodes) in sorted(keys, key=lambda k: (lorder(k[0]), k[2], k[1])):
+        xs = groups.get((l, n, nodes), [])
         q1, q3 = quartiles(xs) if xs else (None, None)
         m = med(xs)
-        rows.append({"launcher": l, "ranks": n, "runs": len(xs), "failed": fails.get((l, n), 0),
+        rows.append({"launcher": l, "ranks": n, "runs": len(xs), "failed": fails.get((l, n, nodes), 0),
                      "median_ms": r4(m), "q1_ms": r4(q1), "q3_ms": r4(q3),
                      "min_ms": r4(min(xs)) if xs else None, "max_ms": r4(max(xs)) if xs else None,
-                     "ratio_to_native": r4(ratio(m, base.get(n)))})
+                     "ratio_to_native": r4(ratio(m, base.get((n, nodes)))), "nodes": nodes})
     return rows
 
 
 LAUNCH_FIELDS = ["launcher", "ranks", "runs", "failed", "median_ms", "q1_ms", "q3_ms", "min_ms",
-                 "max_ms", "ratio_to_native"]
+                 "max_ms", "ratio_to_native", "nodes"]
+
+
+def launch_counts(launch):
+    """The (ranks, nodes) columns of the launch table: one node first, then by ranks."""
+    return sorted({(int(r["ranks"]), nodes_of(r)) for r in launch}, key=lambda k: (k[1], k[0]))
+
+
+def native_of(launcher):
+    return "native (root)" if launcher in ROOT_LAUNCHERS else "native"
+
+
+def summarize_instep(raw):
+    """instep_raw rows (one per hyperfine run) -> one row per (launcher, case)."""
+    groups = {}
+    for r in raw:
+        if str(r.get("ok", "1")) != "1":
+            continue
+        groups.setdefault((r["launcher"], r["case"]), []).append(float(r["ms"]))
+    base = {l: med(v) for (l, c), v in groups.items() if c == "no container"}
+    rows = []
+    for (l, c) in sorted(groups, key=lambda k: (lorder(k[0]), INSTEP_CASES.index(k[1])
+                                                if k[1] in INSTEP_CASES else 99)):
+        xs = groups[(l, c)]
+        m = med(xs)
+        rows.append({"launcher": l, "case": c, "runs": len(xs), "median_ms": r4(m),
+                     "mean_ms": r4(statistics.fmean(xs)),
+                     "stddev_ms": r4(statistics.stdev(xs)) if len(xs) > 1 else None,
+                     "min_ms": r4(min(xs)), "max_ms": r4(max(xs)),
+                     "ratio_to_native": r4(ratio(m, base.get(native_of(l))))})
+    return rows
+
+
+INSTEP_FIELDS = ["launcher", "case", "runs", "median_ms", "mean_ms", "stddev_ms", "min_ms", "max_ms",
+                 "ratio_to_native"]
+
+
+def summarize_mtc(raw):
+    """mtc_raw rows (one per block of sequential tasks) -> tasks/s per launcher."""
+    tot = {}
+    for r in raw:
+        if str(r.get("ok", "1")) != "1":
+            continue
+        t = tot.setdefault(r["launcher"], [0, 0.0])
+        t[0] += int(r["tasks"])
+        t[1] += float(r["seconds"])
+    rate = {l: (n / s if s > 0 else None) for l, (n, s) in tot.items()}
+    rows = []
+    for l in sorted(tot, key=lorder):
+        n, sec = tot[l]
+        rows.append({"launcher": l, "tasks": n, "seconds": r4(sec), "tasks_per_s": r4(rate[l]),
+                     "ratio_to_native": r4(ratio(rate[l], rate.get(native_of(l))))})
+    return rows
+
+
+MTC_FIELDS = ["launcher", "tasks", "seconds", "tasks_per_s", "ratio_to_native"]
+MOUNTS_FIELDS = ["launcher", "ranks", "ok", "ranks_seen", "namespaces", "mounts",
+                 "mounts_per_namespace", "other_namespaces"]
 
 
 def summarize_hpl(raw):
@@ -209,7 +288,7 @@ def _dat(path, header, rows):
                              for v in r) + "\n")
 
 
-def make_plots(outdir, micro, netpipe, launch, log=print):
+def make_plots(outdir, micro, netpipe, launch, log=print, instep=(), mtc=()):
     """Writes the PNGs into outdir; returns {name: path}."""
     made = {}
     tmp = tempfile.mkdtemp(prefix="smpi-plots.")
@@ -262,16 +341,36 @@ def make_plots(outdir, micro, netpipe, launch, log=print):
             made["ratio"] = out
         # launch bar chart
         if launch:
-            counts = sorted({int(r["ranks"]) for r in launch})
+            counts = launch_counts(launch)
             names = [l for l in LAUNCH_ORDER if any(r["launcher"] == l for r in launch)]
             names += sorted({r["launcher"] for r in launch} - set(names))
-            get = {(r["launcher"], int(r["ranks"])): num(r["median_ms"]) for r in launch}
+            get = {(r["launcher"], int(r["ranks"]), nodes_of(r)): num(r["median_ms"]) for r in launch}
             dat = os.path.join(tmp, "launch.dat")
-            _dat(dat, ["launcher"] + [f"{n} rank{'s' if n > 1 else ''}" for n in counts],
-                 [[l] + [get.get((l, n)) for n in counts] for l in names])
+            _dat(dat, ["launcher"] + [count_label(n, k) for n, k in counts],
+                 [[l] + [get.get((l, n, k)) for n, k in counts] for l in names])
             out = os.path.join(outdir, "launch.png")
             _gnuplot("plot_launch.gp", out, data=dat, out=out, ncols=len(counts) + 1)
             made["launch"] = out
+        if instep:
+            dat = os.path.join(tmp, "instep.dat")
+            _dat(dat, ["launcher", "median (ms)"],
+                 [[r["launcher"] + ("" if r["case"] in ("no container", "own container")
+                                    else f" {r['case']}"), num(r["median_ms"])] for r in instep])
+            out = os.path.join(outdir, "instep.png")
+            _gnuplot("plot_launch.gp", out, data=dat, out=out, ncols=2, ymin=0.1, lfmt="%.2f",
+                     ttl="One launch of /bin/true inside a job step (hyperfine; median; lower is better)",
+                     ylab="launch time (ms, log scale)",
+                     xlab="launcher (socker-mpi: a first rank builds the container, a joining rank setns)")
+            made["instep"] = out
+        if mtc:
+            dat = os.path.join(tmp, "mtc.dat")
+            _dat(dat, ["launcher", "tasks/s"],
+                 [[f"{r['launcher']} ({r['tasks']})", num(r["tasks_per_s"])] for r in mtc])
+            out = os.path.join(outdir, "mtc.png")
+            _gnuplot("plot_launch.gp", out, data=dat, out=out, ncols=2, ymin=0, logy=0, lfmt="%.2f",
+                     ttl="Many-task throughput: sequential srun -n 1 LAUNCHER /bin/true steps (higher is better)",
+                     ylab="tasks per second", xlab="launcher (tasks run)")
+            made["mtc"] = out
     finally:
         for f in os.listdir(tmp):
             os.unlink(os.path.join(tmp, f))
@@ -312,6 +411,8 @@ def evaluate(micro, hpl, launch, memory):
     res.append((f"HPL ratio ≥ {T_HPL}",
                 f"{fmt(q, 4)} ({fmt(hpl['socker-mpi']['gflops'])} vs {fmt(hpl['native']['gflops'])} Gflop/s)"
                 if q else "–", None if q is None else q >= T_HPL))
+    # (one node, the issue's rank counts: the rows added later do not change these targets)
+    launch = [r for r in launch if nodes_of(r) == 1 and int(r["ranks"]) in ISSUE7_COUNTS]
     lg = {(r["launcher"], int(r["ranks"])): num(r["median_ms"]) for r in launch}
     for n in (1, 64):
         s, b = lg.get(("socker-mpi", n)), lg.get(("native", n))
@@ -346,6 +447,73 @@ def evaluate(micro, hpl, launch, memory):
     return res
 
 
+def evaluate13(instep, launch, mtc, mounts, skipped=None):
+    """Issue 13's targets -> list of (target, measured, verdict bool/None)."""
+    skipped = skipped or {}
+    res = []
+    ins = {(r["launcher"], r["case"]): num(r["median_ms"]) for r in instep}
+    j, f = ins.get(("socker-mpi", "joining rank")), ins.get(("socker-mpi", "first rank"))
+    c, n = ins.get(("ch-run", "own container")), ins.get(("native", "no container"))
+    res.append((f"joining rank ≤ {T13_JOIN_MS} ms in-step (socker-mpi joining rank, median)",
+                f"{fmt(j)} ms (first rank {fmt(f)} ms, native /bin/true {fmt(n)} ms)"
+                if j is not None else "–", None if j is None else j <= T13_JOIN_MS))
+    res.append(("first rank faster than ch-run in-step (median)",
+                f"socker-mpi first rank {fmt(f)} ms vs ch-run {fmt(c)} ms"
+                + (f" ({fmt(ratio(f, c), 3)}×)" if f is not None and c else "")
+                if f is not None and c is not None else "–",
+                None if f is None or c is None else f < c))
+    lg = {(r["launcher"], int(r["ranks"]), nodes_of(r)): num(r["median_ms"]) for r in launch}
+    counts = [(k, 1) for k in (1, 2, 16, 64)] + [(64, 4)]
+    counts += [k for k in launch_counts(launch) if k not in counts]
+    for k, nodes in counts:
+        s, b = lg.get(("socker-mpi", k, nodes)), lg.get(("native", k, nodes))
+        q = ratio(s, b)
+        why = ""
+        if q is None and nodes > 1:
+            why = next((v for key, v in skipped.items() if "nodes" in key), "")
+        res.append((f"whole-step launch ≤ {T13_STEP}× native at {count_label(k, nodes)}",
+                    f"{fmt(q, 3)}× ({fmt(s)} vs {fmt(b)} ms)" if q else (why or "–"),
+                    None if q is None else q <= T13_STEP))
+    worse, compared, peers_seen = [], 0, []
+    for p in PEERS:
+        for k, nodes in counts:
+            s, x = lg.get(("socker-mpi", k, nodes)), lg.get((p, k, nodes))
+            if s is None or x is None:
+                continue
+            compared += 1
+            if p not in peers_seen:
+                peers_seen.append(p)
+            if not s < x:
+                worse.append(f"{p} at {count_label(k, nodes)} ({fmt(x)} ms ≤ {fmt(s)} ms)")
+    res.append((f"whole-step launch faster than every peer ({', '.join(PEERS)}) at every rank count",
+                (f"{compared} comparisons ({', '.join(peers_seen)} × rank counts)"
+                 + (f"; not faster than: {'; '.join(worse)}" if worse else "; faster in all"))
+                if compared else "no peer measured", None if not compared else not worse))
+    mt = {r["launcher"]: r for r in mtc}
+    s = num(mt["socker-mpi"]["tasks_per_s"]) if "socker-mpi" in mt else None
+    b = num(mt["native"]["tasks_per_s"]) if "native" in mt else None
+    q = ratio(s, b)
+    res.append((f"MTC tasks/s ≥ {T13_MTC}× native",
+                f"{fmt(q, 3)}× ({fmt(s)} vs {fmt(b)} tasks/s, {mt['socker-mpi']['tasks']} tasks each)"
+                if q else "–", None if q is None else q >= T13_MTC))
+    peers = [(p, num(mt[p]["tasks_per_s"]), mt[p]["tasks"]) for p in PEERS if p in mt]
+    below = [f"{p} {fmt(x)} tasks/s" for p, x, _ in peers if s is not None and x is not None and not s > x]
+    res.append(("MTC tasks/s above every peer",
+                (f"socker-mpi {fmt(s)} tasks/s vs " + ", ".join(f"{p} {fmt(x)} ({t} tasks)" for p, x, t in peers)
+                 + (f"; not above: {', '.join(below)}" if below else ""))
+                if s is not None and peers else "–",
+                None if s is None or not peers else not below))
+    mo = {r["launcher"]: r for r in mounts if r.get("ok") == "1"}
+    m = mo.get("socker-mpi")
+    others = "; ".join(f"{l}: {mo[l]['namespaces']} namespaces, {mo[l]['mounts']} mounts"
+                       for l in PEERS if l in mo)
+    res.append(("mounts for a 64-rank step: one container's worth (1 mount namespace)",
+                (f"socker-mpi: {m['namespaces']} namespace(s), {m['mounts']} mounts"
+                 + (f" ({others})" if others else "")) if m else "–",
+                None if not m else int(m["namespaces"]) == 1))
+    return res
+
+
 PSI_NOISY = 15.0     # % of a run's wall time with a task waiting for a CPU (quiet node: 4-8 %)
 
 
@@ -373,7 +541,8 @@ def pressure_note(runs):
     return s
 
 
-def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plots, runs=()):
+def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plots, runs=(),
+                   instep=(), mtc=(), mounts=()):
     rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(path)))
     cfg = meta.get("config", {})
     L = []
@@ -388,6 +557,15 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
         f"cluster: `mpi-benchmarks/run` (see [How](#how-it-was-measured)).\n")
     add("## Targets (issue 7)\n")
     rows = [(t, m, _verdict(v)) for t, m, v in evaluate(micro, hpl, launch, memory)]
+    add(_table(["target", "measured (median)", "verdict"], rows, ["---", "---", "---"]))
+    add("")
+    add("## Targets (issue 13)\n")
+    add("One container per node and step: the first rank of a step on a node builds it, every "
+        "other rank of the step joins it (setns). Sections: [in-step launch](#in-step-launch), "
+        "[job-step launch](#job-step-launch-time), [MTC](#many-task-throughput-mtc), "
+        "[mounts](#mounts-made-on-the-node-for-a-64-rank-step).\n")
+    rows = [(t, m, _verdict(v)) for t, m, v in evaluate13(instep, launch, mtc, mounts,
+                                                          meta.get("skipped", {}))]
     add(_table(["target", "measured (median)", "verdict"], rows, ["---", "---", "---"]))
     add("")
     add(pressure_note(runs).replace("(RUNS)", f"({rel}/runs.csv)"))
@@ -470,14 +648,14 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
         f"(round robin, start rotated each round), {cfg.get('launch_desc', '')}. Times are the wall "
         "time of the whole `srun` command. Ratio = median / median of native `srun` (as the user). "
         f"Raw: [`launch_raw.csv`]({rel}/launch_raw.csv), summary: [`launch.csv`]({rel}/launch.csv).\n")
-    counts = sorted({int(r["ranks"]) for r in launch})
-    get = {(r["launcher"], int(r["ranks"])): r for r in launch}
+    counts = launch_counts(launch)
+    get = {(r["launcher"], int(r["ranks"]), nodes_of(r)): r for r in launch}
     names = [l for l in LAUNCH_ORDER if any(r["launcher"] == l for r in launch)]
     trows = []
     for l in names:
         row = [l]
-        for n in counts:
-            r = get.get((l, n))
+        for n, k in counts:
+            r = get.get((l, n, k))
             if not r or r["median_ms"] in ("", None):
                 row.append("failed" if r and int(r["failed"]) else "–")
                 continue
@@ -486,10 +664,15 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
                 cell += f", {r['failed']} failed"
             row.append(cell)
         trows.append(row)
-    add(_table(["launcher"] + [f"{n} rank{'s' if n > 1 else ''}: ms (× native)" for n in counts], trows))
+    add(_table(["launcher"] + [f"{count_label(n, k)}: ms (× native)" for n, k in counts], trows))
     add("")
+    if any(k > 1 for _, k in counts):
+        add(f"The {', '.join(count_label(n, k) for n, k in counts if k > 1)} column: a second dev "
+            "cluster of emulated nodes (one slurmd each, in its own UTS namespace, all on this "
+            "machine's 2 CPUs), started for the measurement and stopped afterwards; "
+            "`srun -N NODES -n RANKS -O`, native, socker-mpi and ch-run as the user.\n")
     add(_table(["launcher", "ranks", "runs", "median ms", "IQR ms", "min–max ms"],
-               [(r["launcher"], r["ranks"], r["runs"], fmt(num(r["median_ms"])),
+               [(r["launcher"], count_label(r["ranks"], nodes_of(r)), r["runs"], fmt(num(r["median_ms"])),
                  f"{fmt(num(r['q1_ms']))}–{fmt(num(r['q3_ms']))}",
                  f"{fmt(num(r['min_ms']))}–{fmt(num(r['max_ms']))}") for r in launch]))
     add("")
@@ -501,6 +684,78 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
         for k, v in skipped.items():
             add(f"- **{k}**: {v}")
         add("")
+
+    # ---- in-step, MTC, mounts (issue 13)
+    add("## In-step launch\n")
+    add("One launch of `/bin/true` timed by `hyperfine -N` (no shell) inside one job step "
+        "(`srun -n 1 … hyperfine …` in the runner's allocation): no Slurm step creation in the "
+        "figure, only what the launcher costs a rank. native: `/bin/true` itself; socker-mpi "
+        "first rank: `socker-mpi bench /bin/true` with no other container of the step alive, so "
+        "each run builds its own; socker-mpi joining rank: a separate step whose script first "
+        "starts `socker-mpi bench /bin/sleep 600 &`, waits until it is in its container (its "
+        "mount namespace differs from the script's), checks that a launch joins it, then times "
+        "`socker-mpi bench /bin/true` (every run joins the sleeping container), and kills the "
+        "sleeper; ch-run, crun, podman, docker: each run its own container. "
+        f"{cfg.get('instep_desc', '')} Ratio = median / median of native `/bin/true` measured "
+        "the same way (crun, podman, docker: as root, against native as root). "
+        f"Raw: [`instep_raw.csv`]({rel}/instep_raw.csv), summary: [`instep.csv`]({rel}/instep.csv).\n")
+    if instep:
+        add(_table(["launcher", "case", "runs", "median ms", "mean ± sd ms", "min–max ms", "× native"],
+                   [(r["launcher"], r["case"], r["runs"], fmt(num(r["median_ms"])),
+                     f"{fmt(num(r['mean_ms']))} ± {fmt(num(r['stddev_ms']))}",
+                     f"{fmt(num(r['min_ms']))}–{fmt(num(r['max_ms']))}",
+                     fmt(num(r["ratio_to_native"]), 3)) for r in instep],
+                   ["---", "---", "--:", "--:", "--:", "--:", "--:"]))
+        add("")
+        if "instep" in plots:
+            add(f"![in-step launch time per launcher]({rel}/instep.png)\n")
+    else:
+        add("In-step launch: not run.\n")
+    add("## Many-task throughput (MTC)\n")
+    add("Short container tasks one after another in one allocation: each task is its own job "
+        "step, `srun -n 1 LAUNCHER /bin/true`, started when the previous one has ended (a shell "
+        "loop of `srun`s, as an MTC script would run them). tasks/s = tasks / wall time of the "
+        "launcher's whole sequence. The launchers take turns in blocks "
+        f"({cfg.get('mtc_desc', '')}) so that drift hits all. crun, podman and docker run as "
+        "root and are compared with native `srun` as root, measured the same way. "
+        f"Raw: [`mtc_raw.csv`]({rel}/mtc_raw.csv), summary: [`mtc.csv`]({rel}/mtc.csv).\n")
+    if mtc:
+        add(_table(["launcher", "tasks", "seconds", "tasks/s", "× native"],
+                   [(r["launcher"], r["tasks"], fmt(num(r["seconds"])), fmt(num(r["tasks_per_s"])),
+                     fmt(num(r["ratio_to_native"]), 3)) for r in mtc]))
+        add("")
+        heavy = [r for r in mtc if r["launcher"] in ("podman", "docker")]
+        light = [r for r in mtc if r["launcher"] not in ("podman", "docker")]
+        if heavy and light:
+            spt = [num(r["seconds"]) / int(r["tasks"]) for r in heavy if int(r["tasks"])]
+            add(f"{' and '.join(r['launcher'] + chr(39) + 's' for r in heavy)} "
+                f"rate{'s come' if len(heavy) > 1 else ' comes'} from "
+                f"{' and '.join(sorted({r['tasks'] for r in heavy}))} tasks"
+                f"{' each' if len(heavy) > 1 else ''} ({fmt(min(spt))}–{fmt(max(spt))} s a task), "
+                f"the others' from {' and '.join(sorted({r['tasks'] for r in light}))}.\n")
+        if "mtc" in plots:
+            add(f"![MTC tasks per second]({rel}/mtc.png)\n")
+    else:
+        add("MTC: not run.\n")
+    add("## Mounts made on the node for a 64-rank step\n")
+    add("During one `srun -O -n 64 LAUNCHER /bin/sh -c 'sleep S'` step, while every rank sleeps, "
+        "the runner lists the step's processes (descendants of its `slurmstepd`), takes the ranks "
+        "(the 64 `sleep`s), and counts the distinct mount namespaces they are in that are not the "
+        "host's (`readlink /proc/PID/ns/mnt`); mounts made = sum over those namespaces of the "
+        "lines of one member's `/proc/PID/mountinfo`. Other namespaces = further non-host mount "
+        "namespaces among the step's other processes (crun: the per-rank `unshare -m` of "
+        "`lib/crun-rank.sh`, a workaround for this host's cgroup layout, not counted as mounts). "
+        f"Raw: [`mounts.csv`]({rel}/mounts.csv).\n")
+    if mounts:
+        add(_table(["launcher", "ranks (seen sleeping at once)", "mount namespaces", "mounts made",
+                    "mounts per namespace", "other namespaces"],
+                   [(r["launcher"], f"{r['ranks']} ({r['ranks_seen']})",
+                     r["namespaces"] if r["ok"] == "1" else "failed", r["mounts"],
+                     fmt(num(r["mounts_per_namespace"])), r["other_namespaces"]) for r in mounts],
+                   ["---", "--:", "--:", "--:", "--:", "--:"]))
+        add("")
+    else:
+        add("Mounts: not run.\n")
 
     # ---- memory
     add("## Memory the launcher leaves on the node while the rank runs\n")

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# bench_runner_quick.sh [SMPI_BENCH] -- CI test of the benchmark runner (issue 7): runs
+# bench_runner_quick.sh [SMPI_BENCH] -- CI test of the benchmark runner (issues 7, 13): runs
 # `mpi-benchmarks/run --quick` into a temporary directory and checks that it produced every CSV,
-# PNG and the Markdown report with the expected rows, that --report-only regenerates the report,
-# and that neither a finished nor an interrupted (SIGTERM) run leaves processes, mounts,
-# containers, Slurm jobs or temporary directories behind. Asserts no timings.
+# PNG and the Markdown report with the expected rows (launch at 1, 2, 16, 64 ranks and 64 on 4
+# emulated nodes, in-step launch, MTC, mounts, memory; both target tables), that --report-only
+# regenerates the report, and that neither a finished nor an interrupted (SIGTERM) run -- in the
+# root phase, and while the second (emulated-node) dev cluster is up -- leaves processes,
+# mounts, containers, Slurm jobs, the second cluster's daemons or temporary directories behind,
+# or the admin config, /etc/slurm-multi or the second cluster's state directory changed.
+# Asserts no timings. Takes about 2-3 min (the quick run 1.5-2 min, the interrupted ones ~15 s
+# each).
 #
 # Run as root on the dev cluster (scripts/check sets it up), like the other integration tests.
 # SMPI_BENCH defaults to build/mpi-benchmarks/smpi-bench. The first run on a machine builds the
@@ -30,6 +35,9 @@ out=$(mktemp -d /tmp/bench_runner_quick.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 log=$out.log
 
+admin_conf=${SOCKER_ADMIN_CONF:-/etc/socker-mpi/socker-mpi.conf}
+multi_etc=/etc/slurm-multi
+multi_dir=/var/lib/socker-mpi-devcluster-multi
 leftovers() {  # what a runner must not leave behind (prints one line per leftover)
   ls -d /tmp/smpi-bench-run.* 2>/dev/null
   [[ -e /run/socker-bench ]] && echo "/run/socker-bench exists"
@@ -39,10 +47,22 @@ leftovers() {  # what a runner must not leave behind (prints one line per leftov
   pgrep -a -f 'runroot /run/socker-bench' 2>/dev/null
   pgrep -a -f 'conmon.*socker-mpi/podman' 2>/dev/null
   pgrep -a -f 'crun --root /tmp/smpi-bench-run' 2>/dev/null
+  pgrep -a -f "$multi_etc/slurm.conf" 2>/dev/null          # the second cluster's daemons
+  ls -d /sys/fs/cgroup/*/slurm_n[0-9]* 2>/dev/null         # ... and their cgroups
+  ls -d "$(dirname "$admin_conf")"/.socker-mpi.conf.* 2>/dev/null
+}
+state() {  # what a run must put back as it was: admin config (bytes, owner, mode), the second
+           # cluster's config directory (removed if it was not there) and its state directory
+  echo "admin config: $(stat -c '%U:%G %a' "$admin_conf") $(sha256sum < "$admin_conf")"
+  if [[ -d $multi_etc ]]; then
+    (cd "$multi_etc" && find . -printf '%p %m %U:%G\n' | sort && find . -type f -exec sha256sum {} + | sort)
+  else echo "$multi_etc absent"; fi
+  if [[ -d $multi_dir ]]; then (cd "$multi_dir" && find . | sort); else echo "$multi_dir absent"; fi
 }
 before_results=$(cat "$repo/mpi-benchmarks/RESULTS.md" 2>/dev/null | sha256sum)
 pre=$(leftovers)
 [[ -z $pre ]] || echo "note: leftovers before the run (not counted): $pre"
+state0=$(state)
 
 # 1. a complete quick run ----------------------------------------------------------------------
 start=$(date +%s)
@@ -53,10 +73,11 @@ tail -n 25 "$log" | sed 's/^/    | /'
 assert_eq "runner --quick exit status" 0 "$rc"
 
 for f in micro_raw.csv micro.csv hpl.csv netpipe_raw.csv netpipe.csv launch_raw.csv launch.csv \
-         memory.csv runs.csv meta.json RESULTS.md; do
+         instep_raw.csv instep.csv mtc_raw.csv mtc.csv mounts.csv memory.csv runs.csv meta.json \
+         RESULTS.md; do
   if [[ -s $out/$f ]]; then pass "$f written"; else fail "$f missing or empty"; fi
 done
-for p in latency bandwidth collectives ratio netpipe launch; do
+for p in latency bandwidth collectives ratio netpipe launch instep mtc; do
   f=$out/$p.png
   desc=$(file -b "$f" 2>/dev/null)
   size=$(stat -c %s "$f" 2>/dev/null || echo 0)
@@ -98,12 +119,18 @@ for s in 8 1048576; do
   if [[ -n $row ]]; then pass "netpipe.csv: $s bytes measured on both sides"; else fail "netpipe.csv: no $s-byte row"; fi
 done
 
-# Launch: native and socker-mpi at 1, 2, 64 ranks; each installed peer at least at 1 and 2.
-launch_row() {  # launch_row LAUNCHER RANKS -> "ok" when measured with a positive median
-  awk -F, -v l="$1" -v n="$2" '$1 == l && $2 == n && $3 >= 1 && $5 > 0 { print "ok" }' "$out/launch.csv"
+# Launch: native and socker-mpi at 1, 2, 16, 64 ranks on one node, native, socker-mpi and ch-run
+# at 64 ranks on 4 emulated nodes (unless the second cluster could not start: then the report
+# says why); each installed peer at least at 1 and 2.
+assert_eq "launch.csv header" \
+  "launcher,ranks,runs,failed,median_ms,q1_ms,q3_ms,min_ms,max_ms,ratio_to_native,nodes" \
+  "$(head -n 1 "$out/launch.csv")"
+launch_row() {  # launch_row LAUNCHER RANKS [NODES] -> "ok" when measured with a positive median
+  awk -F, -v l="$1" -v n="$2" -v k="${3:-1}" \
+    '$1 == l && $2 == n && $11 == k && $3 >= 1 && $5 > 0 { print "ok" }' "$out/launch.csv"
 }
 for l in native socker-mpi; do
-  for n in 1 2 64; do assert_eq "launch.csv: $l at $n ranks" ok "$(launch_row "$l" $n)"; done
+  for n in 1 2 16 64; do assert_eq "launch.csv: $l at $n ranks" ok "$(launch_row "$l" $n)"; done
 done
 peers=()
 command -v ch-run >/dev/null && peers+=(ch-run)
@@ -113,7 +140,64 @@ command -v dockerd >/dev/null && peers+=(docker)
 for l in "${peers[@]}"; do
   for n in 1 2; do assert_eq "launch.csv: $l at $n ranks" ok "$(launch_row "$l" $n)"; done
 done
-grep -q '^"*launcher' "$out/launch.csv" || fail "launch.csv header"
+multi_skip=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["skipped"].get("64 ranks on 4 nodes", ""))' "$out/meta.json")
+if [[ -z $multi_skip ]]; then
+  multi_l=(native socker-mpi)
+  [[ " ${peers[*]} " == *" ch-run "* ]] && multi_l+=(ch-run)
+  for l in "${multi_l[@]}"; do
+    assert_eq "launch.csv: $l at 64 ranks on 4 nodes" ok "$(launch_row "$l" 64 4)"
+  done
+  assert_contains "RESULTS.md: launch table has the 4-node column" "$(cat "$out/RESULTS.md")" \
+    "64 ranks on 4 nodes: ms (× native)"
+else
+  echo "note: 64 ranks on 4 nodes not measured: $multi_skip"
+  assert_contains "RESULTS.md says why 64 ranks on 4 nodes were not measured" "$(cat "$out/RESULTS.md")" \
+    "$multi_skip"
+fi
+root_peers=()
+for l in "${peers[@]}"; do [[ $l != ch-run ]] && root_peers+=("$l"); done
+
+# In-step launch: one row per launcher and case, with runs and a positive median.
+assert_eq "instep.csv header" \
+  "launcher,case,runs,median_ms,mean_ms,stddev_ms,min_ms,max_ms,ratio_to_native" \
+  "$(head -n 1 "$out/instep.csv")"
+expected=$(
+  echo "native,no container"; echo "socker-mpi,first rank"; echo "socker-mpi,joining rank"
+  [[ " ${peers[*]} " == *" ch-run "* ]] && echo "ch-run,own container"
+  if [[ ${#root_peers[@]} -gt 0 ]]; then
+    echo "native (root),no container"
+    for l in "${root_peers[@]}"; do echo "$l,own container"; done
+  fi)
+assert_eq "instep.csv rows (launcher,case)" "$expected" "$(tail -n +2 "$out/instep.csv" | cut -d, -f1-2)"
+bad=$(tail -n +2 "$out/instep.csv" | awk -F, '!($3 >= 1 && $4 > 0 && $9 > 0)')
+assert_eq "instep.csv: runs and a positive median on every row" "" "$bad"
+
+# MTC: every launcher with the quick profile's task count (20; podman and docker 4).
+assert_eq "mtc.csv header" "launcher,tasks,seconds,tasks_per_s,ratio_to_native" "$(head -n 1 "$out/mtc.csv")"
+expected=$(
+  echo "native,20"; echo "socker-mpi,20"
+  [[ " ${peers[*]} " == *" ch-run "* ]] && echo "ch-run,20"
+  if [[ ${#root_peers[@]} -gt 0 ]]; then
+    echo "native (root),20"
+    for l in "${root_peers[@]}"; do
+      if [[ $l == podman || $l == docker ]]; then echo "$l,4"; else echo "$l,20"; fi
+    done
+  fi)
+assert_eq "mtc.csv rows (launcher,tasks)" "$expected" "$(tail -n +2 "$out/mtc.csv" | cut -d, -f1-2)"
+bad=$(tail -n +2 "$out/mtc.csv" | awk -F, '!($3 > 0 && $4 > 0 && $5 > 0)')
+assert_eq "mtc.csv: positive seconds, tasks/s and ratio on every row" "" "$bad"
+
+# Mounts of a 64-rank step: all 64 ranks seen; socker-mpi one namespace, ch-run and crun one
+# per rank (the method sees both cases).
+assert_eq "mounts.csv header" \
+  "launcher,ranks,ok,ranks_seen,namespaces,mounts,mounts_per_namespace,other_namespaces" \
+  "$(head -n 1 "$out/mounts.csv")"
+mounts_row() { awk -F, -v l="$1" '$1 == l && $3 == 1 && $4 == 64 && $6 > 0 { print $5 }' "$out/mounts.csv"; }
+assert_eq "mounts.csv: socker-mpi, 64 ranks in 1 mount namespace" 1 "$(mounts_row socker-mpi)"
+for l in ch-run crun; do
+  [[ " ${peers[*]} " == *" $l "* ]] || continue
+  assert_eq "mounts.csv: $l, 64 ranks in 64 mount namespaces" 64 "$(mounts_row $l)"
+done
 
 # Memory: native leaves nothing; socker-mpi execs in place (0 processes); crun waits for its
 # container (>= 1 process): the method sees both cases.
@@ -127,19 +211,28 @@ fi
 
 # RESULTS.md: the targets with a verdict each, tables, plots that exist.
 md=$out/RESULTS.md
-for h in "## Targets (issue 7)" "## Machine and versions" "## MPI micro-benchmarks: native vs socker-mpi" \
+for h in "## Targets (issue 7)" "## Targets (issue 13)" "## Machine and versions" \
+         "## MPI micro-benchmarks: native vs socker-mpi" \
          "## HPL (Debian hpcc) and NetPIPE (Debian netpipe-openmpi)" "## Job-step launch time" \
+         "## In-step launch" "## Many-task throughput (MTC)" \
+         "## Mounts made on the node for a 64-rank step" \
          "## Memory the launcher leaves on the node while the rank runs" "## How it was measured"; do
   assert_contains "RESULTS.md section '$h'" "$(cat "$md")" "$h"
 done
-targets=$(sed -n '/^## Targets/,/^## Machine/p' "$md" | grep -c -E '\| \*\*(met|not met)\*\* \|$')
-assert_eq "RESULTS.md: 7 targets, each met or not met" 7 "$targets"
+targets=$(sed -n '/^## Targets (issue 7)/,/^## Targets (issue 13)/p' "$md" | grep -c -E '\| \*\*(met|not met)\*\* \|$')
+assert_eq "RESULTS.md: 7 issue-7 targets, each met or not met" 7 "$targets"
+t13=$(sed -n '/^## Targets (issue 13)/,/^## Machine/p' "$md")
+assert_eq "RESULTS.md: 11 issue-13 targets with a verdict" 11 \
+  "$(grep -c -E '\| (\*\*(met|not met)\*\*|not measured) \|$' <<<"$t13")"
+# All measured in a quick run, but the 4-node row when the second cluster could not start.
+assert_eq "RESULTS.md: issue-13 targets measured" "$([[ -z $multi_skip ]] && echo 11 || echo 10)" \
+  "$(grep -c -E '\| \*\*(met|not met)\*\* \|$' <<<"$t13")"
 assert_contains "RESULTS.md: latency table has 8 B" "$(cat "$md")" "| 8 B |"
 assert_contains "RESULTS.md: launch table has socker-mpi" "$(cat "$md")" "| socker-mpi |"
 missing=$(grep -o '!\[[^]]*\]([^)]*)' "$md" | sed 's/.*(\(.*\))/\1/' | while read -r p; do
   [[ -s $out/$p ]] || echo "$p"; done)
 assert_eq "RESULTS.md: every embedded plot exists" "" "$missing"
-assert_eq "RESULTS.md: 6 plots embedded" 6 "$(grep -c '^!\[' "$md")"
+assert_eq "RESULTS.md: 8 plots embedded" 8 "$(grep -c '^!\[' "$md")"
 
 # --report-only regenerates the same report from the CSV files.
 cp "$md" "$out.md.orig"
@@ -149,14 +242,15 @@ assert_eq "--report-only regenerates the same RESULTS.md" "" "$(diff "$out.md.or
 rm -f "$out.md.orig"
 
 assert_eq "nothing left behind after the run" "" "$(leftovers)"
+assert_eq "admin config, $multi_etc and $multi_dir as before the run" "$state0" "$(state)"
 assert_eq "the committed mpi-benchmarks/RESULTS.md is untouched" "$before_results" \
   "$(cat "$repo/mpi-benchmarks/RESULTS.md" 2>/dev/null | sha256sum)"
 
 # 2. an interrupted run cleans up ---------------------------------------------------------------
 # SIGTERM while the root launchers (crun, podman: containers, state, mounts) are being measured.
 out2=$(mktemp -d /tmp/bench_runner_quick.XXXXXX)
-"$runner" --quick --skip-mpi --launchers native,crun,podman --out "$out2" --smpi-bench "$bench" \
-  >"$out2.log" 2>&1 &
+"$runner" --quick --skip-mpi --skip-multinode --launchers native,crun,podman --out "$out2" \
+  --smpi-bench "$bench" >"$out2.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 4500); do  # up to 15 min: the runner may wait for the node (shared cluster)
   grep -q -- '-- 3. launch time as root' "$out2.log" 2>/dev/null && break
@@ -175,6 +269,35 @@ else
   fail "the interrupted run never reached the root launchers (rc $rc)"
 fi
 assert_eq "nothing left behind after SIGTERM" "" "$(leftovers)"
-rm -rf "$out2" "$out2.log" "$log"
+rm -rf "$out2" "$out2.log"
+
+# 3. interrupted while the second dev cluster is up ----------------------------------------------
+# SIGTERM as soon as the emulated nodes are up (allocation or launches on them): the cluster
+# must be stopped and the admin config and /etc/slurm-multi put back.
+out3=$(mktemp -d /tmp/bench_runner_quick.XXXXXX)
+"$runner" --quick --skip-mpi --launchers native --out "$out3" --smpi-bench "$bench" >"$out3.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 9000); do  # up to 15 min (the runner may wait for the node)
+  grep -q -E 'second dev cluster up|not measured' "$out3.log" 2>/dev/null && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.1
+done
+if grep -q 'second dev cluster up' "$out3.log"; then
+  kill -TERM $pid 2>/dev/null
+  wait $pid
+  rc=$?
+  tail -n 5 "$out3.log" | sed 's/^/    | /'
+  assert_eq "runner interrupted on the emulated nodes: exit status 130" 130 "$rc"
+  assert_eq "nothing left behind after SIGTERM on the emulated nodes" "" "$(leftovers)"
+  assert_eq "admin config, $multi_etc and $multi_dir put back after SIGTERM" "$state0" "$(state)"
+else
+  kill -TERM $pid 2>/dev/null
+  wait $pid
+  echo "note: the second dev cluster did not come up; interrupting on it not tested:"
+  grep -m1 'not measured' "$out3.log" | sed 's/^/    | /'
+  assert_eq "nothing left behind (second cluster not started)" "" "$(leftovers)"
+  assert_eq "admin config, $multi_etc and $multi_dir as before" "$state0" "$(state)"
+fi
+rm -rf "$out3" "$out3.log" "$log"
 
 finish
