@@ -342,187 +342,203 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
     return root;
 }
 
+// The source of a bind (the launcher's own, or opened with the user's rights and checked) or of
+// a File (written to the staging tmpfs). nullopt: an optional source that is not there.
+std::optional<LinuxSys::Source> LinuxSys::open_source(const MountOp& op, const ContainerSpec& spec) {
+    if (op.kind == MountKind::File) {
+        std::string path = staging_ + "/files/" + std::to_string(file_counter_++);
+        Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        if (f.get() < 0) throw_errno("create", path, errno);
+        if (::write(f.get(), op.data.data(), op.data.size()) != static_cast<ssize_t>(op.data.size()))
+            throw_errno("write", path, errno);
+        Fd src(::open(path.c_str(), O_PATH | O_CLOEXEC));
+        if (src.get() < 0) throw_errno("open", path, errno);
+        return Source{std::move(src), false};
+    }
+    if (op.kind != MountKind::Bind)  // a new filesystem on a directory, or a node or symlink
+        return Source{Fd(), op.kind == MountKind::Tmpfs || op.kind == MountKind::Proc};
+    if (op.check == SourceCheck::Trusted) {
+        Fd src(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
+        if (src.get() < 0) {
+            if (errno == ENOENT && op.optional) return std::nullopt;
+            throw_errno("open", op.source, errno);
+        }
+        struct stat st {};
+        if (::fstat(src.get(), &st) != 0) throw_errno("stat", op.source, errno);
+        const bool dir = S_ISDIR(st.st_mode);
+        return Source{std::move(src), dir};
+    }
+    UserOpen uo;
+    try {
+        if (op.source_is_cwd) {
+            // unshare(CLONE_NEWNS) moved the working directory to the new namespace's copy of its
+            // mount: "." is the same directory, mountable from this namespace.
+            const Fd here(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+            if (here.get() < 0) throw_errno("open", "working directory " + op.source, errno);
+            uo = reopen_as_user(here.get(), op.source, false, spec.id.uid, spec.id.gid);
+        } else {
+            uo = open_as_user(op.source, spec.id.uid, spec.id.gid, op.user_bind);
+        }
+    } catch (const Error& e) {
+        if (e.err() == ENOENT && op.optional) return std::nullopt;
+        throw;
+    }
+    Fd src(uo.fd);
+    if (op.check == SourceCheck::OwnedByUser && uo.owner != spec.id.uid)
+        throw_refused(op.source, "owned by uid " + std::to_string(uo.owner) + ", not by the user");
+    if (op.within_prefixes)  // where the opened source really is, not the path given
+        check_within_prefixes(fd_path(src.get()), spec.bind_allowed_prefixes,
+                              op.user_bind ? "--bind " + op.source : op.source);
+    return Source{std::move(src), uo.is_dir};
+}
+
+namespace {
+
+// The image's symlinks are followed (inside the root) only for user-influenced mount points,
+// whose resolved destination is checked; the launcher's own (/proc, /dev, /sys, /tmp, ...) must
+// not be symlinks in the image: a bad image, not something to follow. true: skip this optional
+// mount (e.g. the image's own /etc/resolv.conf symlink stays as the image has it).
+bool skip_symlinked(const MountOp& op, const std::string& where, bool follow) {
+    if (errno != ELOOP || follow) return false;
+    if (op.optional) return true;
+    throw Error(Exit::BadImage, "image", where, 0,
+                "is a symlink in the image; the launcher mounts its own " + op.target +
+                    " there and does not follow the image's symlinks");
+}
+
+}  // namespace
+
+// The directory the mount point goes in, resolved inside the new root: in one step where it
+// exists (the common case); else component by component, creating what is missing on our own
+// filesystems and naming the component that fails. Invalid: skip (skip_symlinked).
+Fd LinuxSys::open_parent(const MountOp& op, const std::vector<std::string>& parts, bool follow) {
+    std::string parent;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + parts[i];
+    if (!parent.empty()) {
+        Fd dir(openat2_in_root(root_fd_.get(), parent, O_PATH | O_DIRECTORY, follow));
+        if (dir.valid()) return dir;
+    }
+    Fd dir(::dup(root_fd_.get()));
+    std::string so_far;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        so_far += "/" + parts[i];
+        int fd = openat2_in_root(root_fd_.get(), so_far, O_PATH | O_DIRECTORY, follow);
+        if (fd < 0 && skip_symlinked(op, so_far, follow)) return Fd();
+        if (fd < 0 && errno == ENOENT) {
+            require_own_fs(dir.get(), op.target, "mount point parent " + so_far + " does not exist");
+            if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST)
+                throw_errno("mkdir", so_far, errno);
+            fd = openat2_in_root(root_fd_.get(), so_far, O_PATH | O_DIRECTORY, follow);
+        }
+        if (fd < 0) throw_errno("resolve in root", so_far, errno);
+        dir = Fd(fd);
+    }
+    return dir;
+}
+
+// Files may be created only on filesystems the launcher mounted (its tmpfs layers), never in a
+// host directory or the image's layers.
+void LinuxSys::require_own_fs(int dir, const std::string& target, const std::string& why) const {
+    struct stat st {};
+    if (::fstat(dir, &st) != 0) throw_errno("stat", target, errno);
+    if (!own_devs_.count(st.st_dev)) throw_refused(target, why);
+}
+
+namespace {
+
+void make_node(int dir, const std::string& name, const MountOp& op) {
+    char* colon = nullptr;
+    char* end = nullptr;
+    const unsigned long maj = std::strtoul(op.data.c_str(), &colon, 10);
+    const unsigned long min = *colon == ':' ? std::strtoul(colon + 1, &end, 10) : 0;
+    if (*colon != ':' || end == colon + 1 || *end != '\0' || maj > 4095 || min > 1048575)
+        throw Error(Exit::Internal, "device node", op.target, 0, "bad number " + op.data);
+    if (::mknodat(dir, name.c_str(), S_IFCHR | 0666,
+                  makedev(static_cast<unsigned>(maj), static_cast<unsigned>(min))) != 0)
+        throw_errno("mknod", op.target, errno);
+    if (::fchmodat(dir, name.c_str(), 0666, 0) != 0)  // past the privileged phase's umask 022
+        throw_errno("chmod", op.target, errno);
+}
+
+}  // namespace
+
+// The mount point itself, created (on our own filesystems) as a directory or a file like its
+// source; invalid: skip (skip_symlinked).
+Fd LinuxSys::open_mount_point(const MountOp& op, int dir, const std::string& name, bool src_dir, bool follow,
+                              const ContainerSpec& spec) {
+    Fd target(openat2_in_root(root_fd_.get(), op.target, O_PATH, follow));
+    if (target.get() < 0 && skip_symlinked(op, op.target, follow)) return Fd();
+    if (target.get() < 0 && errno == ENOENT) {
+        require_own_fs(dir, op.target, "mount point does not exist in a host directory");
+        const int rc =
+            src_dir ? ::mkdirat(dir, name.c_str(), 0755) : ::mknodat(dir, name.c_str(), S_IFREG | 0644, 0);
+        if (rc != 0 && errno != EEXIST) throw_errno("create mount point", op.target, errno);
+        target = Fd(openat2_in_root(root_fd_.get(), op.target, O_PATH, follow));
+    }
+    if (target.get() < 0) throw_errno("resolve in root", op.target, errno);
+    // Where did the target really land? (The image's own symlinks are followed inside the root.)
+    if (follow)
+        check_destination(path_inside_root(fd_path(target.get()), root_path_), spec.denied_destinations,
+                          op.target);
+    struct stat tst {};
+    if (::fstat(target.get(), &tst) != 0) throw_errno("stat", op.target, errno);
+    if (S_ISDIR(tst.st_mode) != src_dir)
+        throw_refused(op.target, src_dir ? "mount point is not a directory" : "mount point is a directory");
+    return target;
+}
+
 void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const ContainerSpec& spec) {
     if (root != root_path_ || !root_fd_.valid()) {  // opened once for all the mounts
         root_fd_ = Fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!root_fd_.valid()) throw_errno("open", root, errno);
         root_path_ = root;
     }
-    const Fd& rootfd = root_fd_;
     // (mount_policy.hpp: which mount points are the user's to influence, and their checks.)
     const bool by_user = user_influenced(op);
     if (by_user) check_destination(op.target, spec.denied_destinations, op.source);
-
     // Source first: it decides whether the mount point is a directory or a file.
-    Fd src;
-    bool src_dir = true;
-    if (op.kind == MountKind::Bind) {
-        if (op.check == SourceCheck::Trusted) {
-            src = Fd(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
-            if (src.get() < 0) {
-                if (errno == ENOENT && op.optional) return;
-                throw_errno("open", op.source, errno);
-            }
-            struct stat st {};
-            if (::fstat(src.get(), &st) != 0) throw_errno("stat", op.source, errno);
-            src_dir = S_ISDIR(st.st_mode);
-        } else {
-            UserOpen uo;
-            try {
-                if (op.source_is_cwd) {
-                    // unshare(CLONE_NEWNS) moved the working directory to the new namespace's copy
-                    // of its mount: "." is the same directory, mountable from this namespace.
-                    const Fd here(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-                    if (here.get() < 0) throw_errno("open", "working directory " + op.source, errno);
-                    uo = reopen_as_user(here.get(), op.source, false, spec.id.uid, spec.id.gid);
-                } else {
-                    uo = open_as_user(op.source, spec.id.uid, spec.id.gid, op.user_bind);
-                }
-            } catch (const Error& e) {
-                if (e.err() == ENOENT && op.optional) return;
-                throw;
-            }
-            src = Fd(uo.fd);
-            src_dir = uo.is_dir;
-            if (op.check == SourceCheck::OwnedByUser && uo.owner != spec.id.uid)
-                throw_refused(op.source, "owned by uid " + std::to_string(uo.owner) + ", not by the user");
-            if (op.within_prefixes)  // where the opened source really is, not the path given
-                check_within_prefixes(fd_path(src.get()), spec.bind_allowed_prefixes,
-                                      op.user_bind ? "--bind " + op.source : op.source);
-        }
-    } else if (op.kind == MountKind::File || op.kind == MountKind::Symlink || op.kind == MountKind::Node) {
-        src_dir = false;
-    }
-
-    // Mount point, resolved inside the new root; created only on our own filesystems. The image's
-    // symlinks are followed (inside the root) only for user-influenced mount points, whose
-    // resolved destination is checked; the launcher's own (/proc, /dev, /sys, /tmp, ...) must not
-    // be symlinks in the image: a bad image, not something to follow.
-    const bool follow = by_user;
-    auto symlinked = [&](const std::string& where) -> bool {
-        if (errno != ELOOP || follow) return false;
-        if (op.optional) return true;  // e.g. the image's /etc/resolv.conf: left as the image has it
-        throw Error(Exit::BadImage, "image", where, 0,
-                    "is a symlink in the image; the launcher mounts its own " + op.target +
-                        " there and does not follow the image's symlinks");
-    };
+    std::optional<Source> src = open_source(op, spec);
+    if (!src) return;
     const auto parts = path_components(op.target);
     if (parts.empty()) throw_refused(op.target, "cannot mount onto /");
-    // The parent in one step where it exists (the common case); else component by component,
-    // creating what is missing on our own filesystems and naming the component that fails.
-    std::string parent;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + parts[i];
-    Fd dir;
-    if (!parent.empty()) dir = Fd(openat2_in_root(rootfd.get(), parent, O_PATH | O_DIRECTORY, follow));
-    if (!dir.valid()) {
-        dir = Fd(::dup(rootfd.get()));
-        std::string so_far;
-        for (size_t i = 0; i + 1 < parts.size(); ++i) {
-            so_far += "/" + parts[i];
-            int fd = openat2_in_root(rootfd.get(), so_far, O_PATH | O_DIRECTORY, follow);
-            if (fd < 0 && symlinked(so_far)) return;
-            if (fd < 0 && errno == ENOENT) {
-                struct stat pst {};
-                if (::fstat(dir.get(), &pst) != 0) throw_errno("stat", so_far, errno);
-                if (!own_devs_.count(pst.st_dev))
-                    throw_refused(op.target, "mount point parent " + so_far + " does not exist");
-                if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST)
-                    throw_errno("mkdir", so_far, errno);
-                fd = openat2_in_root(rootfd.get(), so_far, O_PATH | O_DIRECTORY, follow);
-            }
-            if (fd < 0) throw_errno("resolve in root", so_far, errno);
-            dir = Fd(fd);
-        }
-    }
+    const Fd dir = open_parent(op, parts, by_user);
+    if (!dir.valid()) return;
     const std::string& name = parts.back();
 
-    if (op.kind == MountKind::Symlink) {
-        struct stat pst {};
-        if (::fstat(dir.get(), &pst) != 0 || !own_devs_.count(pst.st_dev))
-            throw_refused(op.target, "symlink outside launcher-owned filesystems");
-        if (::symlinkat(op.data.c_str(), dir.get(), name.c_str()) != 0 && errno != EEXIST)
-            throw_errno("symlink", op.target, errno);
-        return;
-    }
-    if (op.kind == MountKind::Node) {
-        // Only on the launcher's own tmpfs (the container's /dev), never where the image is.
-        struct stat pst {};
-        if (::fstat(dir.get(), &pst) != 0 || !own_devs_.count(pst.st_dev))
-            throw_refused(op.target, "device node outside launcher-owned filesystems");
-        char* colon = nullptr;
-        char* end = nullptr;
-        const unsigned long maj = std::strtoul(op.data.c_str(), &colon, 10);
-        const unsigned long min = *colon == ':' ? std::strtoul(colon + 1, &end, 10) : 0;
-        if (*colon != ':' || end == colon + 1 || *end != '\0' || maj > 4095 || min > 1048575)
-            throw Error(Exit::Internal, "device node", op.target, 0, "bad number " + op.data);
-        if (::mknodat(dir.get(), name.c_str(), S_IFCHR | 0666,
-                      makedev(static_cast<unsigned>(maj), static_cast<unsigned>(min))) != 0)
-            throw_errno("mknod", op.target, errno);
-        if (::fchmodat(dir.get(), name.c_str(), 0666, 0) != 0)  // past the privileged phase's umask 022
-            throw_errno("chmod", op.target, errno);
-        return;
-    }
-
-    Fd target(openat2_in_root(rootfd.get(), op.target, O_PATH, follow));
-    if (target.get() < 0 && symlinked(op.target)) return;
-    if (target.get() < 0 && errno == ENOENT) {
-        struct stat pst {};
-        if (::fstat(dir.get(), &pst) != 0) throw_errno("stat", op.target, errno);
-        if (!own_devs_.count(pst.st_dev))
-            throw_refused(op.target, "mount point does not exist in a host directory");
-        int rc = src_dir ? ::mkdirat(dir.get(), name.c_str(), 0755)
-                         : ::mknodat(dir.get(), name.c_str(), S_IFREG | 0644, 0);
-        if (rc != 0 && errno != EEXIST) throw_errno("create mount point", op.target, errno);
-        target = Fd(openat2_in_root(rootfd.get(), op.target, O_PATH, follow));
-    }
-    if (target.get() < 0) throw_errno("resolve in root", op.target, errno);
-    // Where did the target really land? (The image's own symlinks are followed inside the root.)
-    if (by_user)
-        check_destination(path_inside_root(fd_path(target.get()), root), spec.denied_destinations, op.target);
-    struct stat tst {};
-    if (::fstat(target.get(), &tst) != 0) throw_errno("stat", op.target, errno);
-    if (S_ISDIR(tst.st_mode) != src_dir)
-        throw_refused(op.target, src_dir ? "mount point is not a directory" : "mount point is a directory");
-
     switch (op.kind) {
-        case MountKind::Bind:
-        case MountKind::File: {
-            if (op.kind == MountKind::File) {
-                std::string path = staging_ + "/files/" + std::to_string(file_counter_++);
-                Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-                if (f.get() < 0) throw_errno("create", path, errno);
-                if (::write(f.get(), op.data.data(), op.data.size()) != static_cast<ssize_t>(op.data.size()))
-                    throw_errno("write", path, errno);
-                src = Fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
-                if (src.get() < 0) throw_errno("open", path, errno);
-            }
-            Fd tree(::open_tree(src.get(), "",
-                                AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
-            if (tree.get() < 0) throw_errno("open_tree", op.source, errno);
-            MountOp eff = op;
-            if (op.kind == MountKind::File) eff.read_only = true;
-            struct mount_attr attr {};
-            attr.attr_set = attrs_of(eff);
-            if (attr.attr_set &&
-                ::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
-                throw_errno("mount_setattr", op.source, errno);
-            attach(tree.get(), target.get(), op.target);
-            break;
-        }
-        case MountKind::Tmpfs:
-        case MountKind::Proc: {
-            Fd mnt = new_fs(op.kind == MountKind::Proc ? "proc" : "tmpfs", op.data, op);
-            attach(mnt.get(), target.get(), op.target);
-            if (op.kind == MountKind::Tmpfs) {
-                struct stat st {};
-                if (::fstat(mnt.get(), &st) == 0) own_devs_.insert(st.st_dev);
-            }
-            break;
-        }
         case MountKind::Symlink:
-        case MountKind::Node:
+            require_own_fs(dir.get(), op.target, "symlink outside launcher-owned filesystems");
+            if (::symlinkat(op.data.c_str(), dir.get(), name.c_str()) != 0 && errno != EEXIST)
+                throw_errno("symlink", op.target, errno);
+            return;
+        case MountKind::Node:  // only on the launcher's own tmpfs (the container's /dev)
+            require_own_fs(dir.get(), op.target, "device node outside launcher-owned filesystems");
+            make_node(dir.get(), name, op);
+            return;
+        default:
             break;
     }
+    const Fd target = open_mount_point(op, dir.get(), name, src->dir, by_user, spec);
+    if (!target.valid()) return;
+    if (op.kind == MountKind::Tmpfs || op.kind == MountKind::Proc) {
+        Fd mnt = new_fs(op.kind == MountKind::Proc ? "proc" : "tmpfs", op.data, op);
+        attach(mnt.get(), target.get(), op.target);
+        struct stat st {};
+        if (op.kind == MountKind::Tmpfs && ::fstat(mnt.get(), &st) == 0) own_devs_.insert(st.st_dev);
+        return;
+    }
+    // Bind or File: a clone of the source's tree, read-only for a File.
+    Fd tree(
+        ::open_tree(src->fd.get(), "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (tree.get() < 0) throw_errno("open_tree", op.source, errno);
+    MountOp eff = op;
+    if (op.kind == MountKind::File) eff.read_only = true;
+    struct mount_attr attr {};
+    attr.attr_set = attrs_of(eff);
+    if (attr.attr_set &&
+        ::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+        throw_errno("mount_setattr", op.source, errno);
+    attach(tree.get(), target.get(), op.target);
 }
 
 void LinuxSys::pivot_root(const std::string& new_root) {

@@ -42,6 +42,16 @@ private:
     // waiting for, and likely the builder), nobody any more (0), or someone else (-1).
     long lock_holder_in_step(const ContainerSpec& spec, int step_dir);
     void begin_build(Fd lock);
+    // apply_mount's steps.
+    struct Source {
+        Fd fd;
+        bool dir = true;
+    };
+    std::optional<Source> open_source(const MountOp& op, const ContainerSpec& spec);
+    Fd open_parent(const MountOp& op, const std::vector<std::string>& parts, bool follow);
+    Fd open_mount_point(const MountOp& op, int dir, const std::string& name, bool src_dir, bool follow,
+                        const ContainerSpec& spec);
+    void require_own_fs(int dir, const std::string& target, const std::string& why) const;
 
     Fd setup_lock_;                  // the step's cgroup directory, flock'ed while building
     std::optional<int> saved_nice_;  // the caller's nice value, while the build runs boosted
