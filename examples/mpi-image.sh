@@ -65,7 +65,7 @@ if [[ $bench -eq 1 ]]; then
     "${hooks[@]}")
 fi
 
-bin=${SOCKER_BIN:-/usr/local/bin/socker-mpi}
+bin=${SOCKER_BIN:-/usr/bin/socker-mpi}
 # Cache key: suite, packages and (with --bench) the benchmark sources.
 key=$( { echo "$suite $pkgs v1"; [[ $bench -eq 0 ]] || cat "$repo"/mpi-benchmarks/src/*.[ch]; } | sha256sum | cut -c1-16)
 if [[ $force -eq 0 && -s $out && "$(cat "$out.key" 2>/dev/null)" == "$key" ]]; then

@@ -35,6 +35,7 @@ int run_command(const ImageInspectRequest& r, const Invocation& inv);  // cmd_im
 int run_command(const ImageGcRequest& r, const Invocation& inv);       // cmd_image_gc.cpp
 int run_command(const PlanRequest& r, const Invocation& inv);          // cmd_plan.cpp
 int run_command(const VersionRequest& r, const Invocation& inv);       // cmd_version.cpp
+int run_command(const DoctorRequest& r, const Invocation& inv);        // cmd_doctor.cpp
 // The tools' internal-ensure (cmd_ensure.cpp): args after the word.
 int internal_ensure(const std::vector<std::string>& args);
 

@@ -26,6 +26,7 @@ Mode mode_of(const UserRequest& req) {
     if (auto* r = std::get_if<ImageRemoveRequest>(&req)) return {r->user_store, r->user_store};
     if (auto* r = std::get_if<ImageGcRequest>(&req)) return {r->user_store, r->user_store};
     if (std::holds_alternative<PlanRequest>(req)) return {true, false};
+    if (std::holds_alternative<DoctorRequest>(req)) return {true, false};  // with the caller's rights
     return {false, false};  // inspect: the admin store first, then the user's (a dropped child)
 }
 
@@ -62,9 +63,11 @@ void exec_tools(const UserRequest& req, const std::vector<std::string>& args, co
         // them, the exec gains no privilege); the real uid stays the caller's, for the checks.
         exec(program, args, env_from_environ(environ));
     }
-    const Policy pol = load_admin_policy();
     const launcher::Identity id = host::current_identity();
-    if (m.changes_user_store && pol.user_store) host::ensure_store_lock(pol, user_store_path(id, false));
+    if (m.changes_user_store) {  // (doctor must run whatever the admin config says)
+        const Policy pol = load_admin_policy();
+        if (pol.user_store) host::ensure_store_lock(pol, user_store_path(id, false));
+    }
     if (::geteuid() == 0) become_user(id);
     exec(program, args, inv.env);  // only the user now: the user's own environment
 }

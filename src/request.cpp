@@ -5,6 +5,7 @@
 
 #include "base/error.hpp"
 #include "base/spellcheck.hpp"
+#include "config.h"
 
 namespace socker {
 
@@ -94,6 +95,144 @@ void finish_placement(topology::PlacementRequest& p, const std::optional<std::st
 
 }  // namespace
 
+namespace {
+
+// The subcommands and the requests they fill (built only when a word could name one).
+struct Subcommands {
+    CLI::App *run = nullptr, *import = nullptr, *ls = nullptr, *rm = nullptr, *inspect = nullptr,
+             *gc = nullptr, *plan = nullptr;
+    ImportRequest imp;
+    ImageListRequest ls_req;
+    ImageRemoveRequest rm_req;
+    ImageInspectRequest insp;
+    ImageGcRequest gc_req;
+    PlanRequest plan_req;
+    CLI::App* doctor = nullptr;
+    DoctorRequest doctor_req;
+    std::optional<std::string> plan_bind_to, plan_bind, plan_distribution, plan_membind;
+};
+
+void add_subcommands(CLI::App& app, Subcommands& sc) {
+    sc.run = app.add_subcommand("run", "run IMAGE [CMD...] (the default)");
+    sc.run->prefix_command();
+    sc.run->footer("Example: srun -n 64 socker-mpi run demo ./solver input.dat");
+    auto* image = app.add_subcommand("image", "manage images");
+    image->require_subcommand(1, 1);
+    image->footer("Example: socker-mpi image ls --user");
+    sc.import = image->add_subcommand("import", "import FILE|-|layout:DIR[:TAG] NAME[:TAG]");
+    sc.import->add_option("source", sc.imp.source, "rootfs tar, docker-archive, '-' or layout:DIR")
+        ->required();
+    sc.import->add_option("name", sc.imp.name, "NAME[:TAG]")->required();
+    sc.import->add_flag("--user", sc.imp.user_store, "into your own store (~/.local/share/socker-mpi)");
+    sc.import->footer(
+        "Examples: socker-mpi image import ./app.tar app:1.0        (docker save / podman save archive)\n"
+        "          socker-mpi image import layout:./oci-dir:latest app  (OCI layout)\n"
+        "          socker-mpi image import --user rootfs.tar.gz mine    (your own store)");
+    sc.ls = image->add_subcommand("ls", "list images");
+    sc.ls->add_flag("--user", sc.ls_req.user_store, "your own store");
+    sc.ls->footer("Example: socker-mpi image ls");
+    sc.rm = image->add_subcommand("rm", "remove an image");
+    sc.rm->add_option("name", sc.rm_req.name, "NAME[:TAG]")->required();
+    sc.rm->add_flag("--user", sc.rm_req.user_store, "your own store");
+    sc.rm->footer("Example: socker-mpi image rm --user mine:latest");
+    sc.inspect = image->add_subcommand("inspect", "show an image's config");
+    sc.inspect->add_option("name", sc.insp.name, "NAME[:TAG]")->required();
+    sc.inspect->footer("Example: socker-mpi image inspect demo");
+    sc.gc = image->add_subcommand("gc", "remove layers no image and no running container uses");
+    sc.gc->add_flag("--user", sc.gc_req.user_store, "your own store");
+    sc.gc->footer("Example: socker-mpi image gc --user");
+
+    PlanRequest& plan = sc.plan_req;
+    sc.plan = app.add_subcommand("plan", "print the placement of every local rank (dry run)");
+    sc.plan->add_option("--topology", plan.topology, "hwloc XML file or synthetic description");
+    sc.plan->add_option("--ranks", plan.options.ranks, "ranks on the node")->check(CLI::PositiveNumber);
+    sc.plan->add_option("--cpuset", plan.options.allowed, "allowed CPUs (list string, OS indexes)");
+    sc.plan->add_option("--format", plan.options.format, "table|json")
+        ->check(CLI::IsMember({"table", "json"}));
+    sc.plan->add_option("--node", plan.node, "node name for [node:GLOB] sections");
+    add_placement_options(*sc.plan, plan.options.placement, sc.plan_bind_to, sc.plan_distribution,
+                          sc.plan_membind);
+    sc.plan->add_option("--bind", sc.plan_bind, "old spelling of --bind-to")
+        ->check(member_of(topology::bind_kind_names()));
+    sc.plan->footer(
+        "Examples: socker-mpi plan --ranks 4 --bind-to core\n"
+        "          socker-mpi plan --topology node.xml --ranks 64 --format=json");
+
+    DoctorRequest& d = sc.doctor_req;
+    d.config = SOCKER_CONFIG_FILE;
+    d.launcher = SOCKER_LAUNCHER_PROGRAM;
+    sc.doctor = app.add_subcommand("doctor",
+                                   "check this node: installation, kernel, cgroups, Slurm, audit, a launch");
+    sc.doctor->add_option("--config", d.config, "the admin config to check")->capture_default_str();
+    sc.doctor->add_option("--launcher", d.launcher, "the setuid launcher to check")->capture_default_str();
+    sc.doctor->add_option("--image", d.image, "image for the test launch (default: the admin store's first)");
+    sc.doctor->add_flag("--no-launch{false}", d.launch, "no test launch");
+    sc.doctor->footer(
+        "Exit status: 0 ready (ok and note lines only), 1 a FAIL line; 64 usage.\n"
+        "Examples: socker-mpi doctor\n"
+        "          socker-mpi doctor --image demo --config /etc/socker-mpi/socker-mpi.conf");
+}
+
+// The parsed subcommand's request, if one was given.
+std::optional<UserRequest> subcommand_request(Subcommands& sc) {
+    if (sc.import && *sc.import) return sc.imp;
+    if (sc.ls && *sc.ls) return sc.ls_req;
+    if (sc.rm && *sc.rm) return sc.rm_req;
+    if (sc.inspect && *sc.inspect) return sc.insp;
+    if (sc.gc && *sc.gc) return sc.gc_req;
+    if (sc.doctor && *sc.doctor) return sc.doctor_req;
+    if (sc.plan && *sc.plan) {
+        finish_placement(sc.plan_req.options.placement, sc.plan_bind_to ? sc.plan_bind_to : sc.plan_bind,
+                         sc.plan_distribution, sc.plan_membind);
+        return sc.plan_req;
+    }
+    return std::nullopt;
+}
+
+// IMAGE, then the command: a word before IMAGE that looks like an option is one socker-mpi does
+// not have (a privilege option of another tool is refused as such).
+void take_image_and_command(RunRequest& run, const std::vector<std::string>& rest) {
+    if (rest.empty()) throw_usage("no image given (usage: socker-mpi [OPTIONS] IMAGE [CMD...])");
+    if (rest[0].size() > 1 && rest[0][0] == '-') {
+        std::string opt = rest[0].substr(0, rest[0].find('='));
+        // Options other tools have for gaining privilege: recognised, and refused as such.
+        if (std::find(kPrivilegeOptions.begin(), kPrivilegeOptions.end(), opt) != kPrivilegeOptions.end())
+            throw_refused(opt,
+                          "socker-mpi never grants privileges: ranks run as the submitting user, "
+                          "with no capabilities, in the host's PID and network namespaces");
+        std::string msg = "unknown option '" + rest[0] + "'";
+        if (auto s = spellcheck(opt, kRunOptions)) msg += ", did you mean '" + *s + "'?";
+        throw_usage(msg);
+    }
+    run.image = rest[0];
+    run.command.assign(rest.begin() + 1, rest.end());
+}
+
+// --bind takes a mount (an absolute path); a placement word there is the old spelling of
+// --bind-to, kept for one release.
+void take_binds(RunRequest& run, const std::vector<std::string>& volumes,
+                const std::vector<std::string>& bind_opts, std::optional<std::string>& bind_to) {
+    for (const auto& v : volumes) run.binds.push_back(parse_bind(v));
+    for (const auto& bind_opt : bind_opts) {
+        if (!bind_opt.empty() && bind_opt[0] == '/') {
+            run.binds.push_back(parse_bind(bind_opt));
+            continue;
+        }
+        const auto& kinds = topology::bind_kind_names();
+        if (std::find(kinds.begin(), kinds.end(), bind_opt) == kinds.end()) {
+            std::string msg = "--bind '" + bind_opt +
+                              "': not a bind mount (an absolute path SRC[:DST[:ro]]) nor a "
+                              "placement (" +
+                              join(kinds) + ", the old spelling of --bind-to)";
+            if (auto sp = spellcheck(bind_opt, kinds)) msg += ", did you mean '--bind-to=" + *sp + "'?";
+            throw_usage(msg);
+        }
+        if (!bind_to) bind_to = bind_opt;
+    }
+}
+
+}  // namespace
+
 UserRequest parse_command_line(const std::vector<std::string>& args) {
     // Words with one meaning: --bind (and -v/--volume, docker's spelling) is a bind mount;
     // CPU placement is --bind-to (mpirun's word). --bind=KIND is accepted as the old spelling.
@@ -132,48 +271,11 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     // A word that is not where a subcommand goes parses exactly as before: after IMAGE,
     // everything is the command.
     const bool subcommands = std::any_of(args.begin(), args.end(), [](const std::string& a) {
-        return a == "run" || a == "image" || a == "plan" || a == "-h" || a == "--help" || a == "--help-all";
+        return a == "run" || a == "image" || a == "plan" || a == "doctor" || a == "-h" || a == "--help" ||
+               a == "--help-all";
     });
-    CLI::App *run_cmd = nullptr, *import = nullptr, *ls_cmd = nullptr, *rm_cmd = nullptr, *insp_cmd = nullptr,
-             *gc_cmd = nullptr, *plan_cmd = nullptr;
-    ImportRequest imp;
-    ImageListRequest ls;
-    ImageRemoveRequest rm;
-    ImageInspectRequest insp;
-    ImageGcRequest gc;
-    PlanRequest plan;
-    std::optional<std::string> plan_bind_to, plan_bind, plan_distribution, plan_membind;
-    if (subcommands) {
-        run_cmd = app.add_subcommand("run", "run IMAGE [CMD...] (the default)");
-        run_cmd->prefix_command();
-        auto* image = app.add_subcommand("image", "manage images");
-        image->require_subcommand(1, 1);
-        import = image->add_subcommand("import", "import FILE|-|layout:DIR[:TAG] NAME[:TAG]");
-        import->add_option("source", imp.source, "rootfs tar, docker-archive, '-' or layout:DIR")->required();
-        import->add_option("name", imp.name, "NAME[:TAG]")->required();
-        import->add_flag("--user", imp.user_store, "into your own store (~/.local/share/socker-mpi)");
-        ls_cmd = image->add_subcommand("ls", "list images");
-        ls_cmd->add_flag("--user", ls.user_store, "your own store");
-        rm_cmd = image->add_subcommand("rm", "remove an image");
-        rm_cmd->add_option("name", rm.name, "NAME[:TAG]")->required();
-        rm_cmd->add_flag("--user", rm.user_store, "your own store");
-        insp_cmd = image->add_subcommand("inspect", "show an image's config");
-        insp_cmd->add_option("name", insp.name, "NAME[:TAG]")->required();
-        gc_cmd = image->add_subcommand("gc", "remove layers no image and no running container uses");
-        gc_cmd->add_flag("--user", gc.user_store, "your own store");
-
-        plan_cmd = app.add_subcommand("plan", "print the placement of every local rank (dry run)");
-        plan_cmd->add_option("--topology", plan.topology, "hwloc XML file or synthetic description");
-        plan_cmd->add_option("--ranks", plan.options.ranks, "ranks on the node")->check(CLI::PositiveNumber);
-        plan_cmd->add_option("--cpuset", plan.options.allowed, "allowed CPUs (list string, OS indexes)");
-        plan_cmd->add_option("--format", plan.options.format, "table|json")
-            ->check(CLI::IsMember({"table", "json"}));
-        plan_cmd->add_option("--node", plan.node, "node name for [node:GLOB] sections");
-        add_placement_options(*plan_cmd, plan.options.placement, plan_bind_to, plan_distribution,
-                              plan_membind);
-        plan_cmd->add_option("--bind", plan_bind, "old spelling of --bind-to")
-            ->check(member_of(topology::bind_kind_names()));
-    }
+    Subcommands sc;
+    if (subcommands) add_subcommands(app, sc);
 
     try {
         std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -186,51 +288,16 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
         throw_usage(e.what());
     }
     if (version) return VersionRequest{};
-    if (import && *import) return imp;
-    if (ls_cmd && *ls_cmd) return ls;
-    if (rm_cmd && *rm_cmd) return rm;
-    if (insp_cmd && *insp_cmd) return insp;
-    if (gc_cmd && *gc_cmd) return gc;
-    if (plan_cmd && *plan_cmd) {
-        finish_placement(plan.options.placement, plan_bind_to ? plan_bind_to : plan_bind, plan_distribution,
-                         plan_membind);
-        return plan;
+    if (auto sub = subcommand_request(sc)) {
+        // Words a subcommand did not take (the launch's prefix mode collects them): not ignored.
+        const std::vector<std::string> extra = app.remaining(true);
+        if (!extra.empty())
+            throw_usage("unexpected argument '" + extra.front() + "' (see --help of the command)");
+        return std::move(*sub);
     }
 
-    std::vector<std::string> rest = run_cmd && run_cmd->parsed() ? run_cmd->remaining() : app.remaining();
-    if (rest.empty()) throw_usage("no image given (usage: socker-mpi [OPTIONS] IMAGE [CMD...])");
-    if (rest[0].size() > 1 && rest[0][0] == '-') {
-        std::string opt = rest[0].substr(0, rest[0].find('='));
-        // Options other tools have for gaining privilege: recognised, and refused as such.
-        if (std::find(kPrivilegeOptions.begin(), kPrivilegeOptions.end(), opt) != kPrivilegeOptions.end())
-            throw_refused(opt,
-                          "socker-mpi never grants privileges: ranks run as the submitting user, "
-                          "with no capabilities, in the host's PID and network namespaces");
-        std::string msg = "unknown option '" + rest[0] + "'";
-        if (auto s = spellcheck(opt, kRunOptions)) msg += ", did you mean '" + *s + "'?";
-        throw_usage(msg);
-    }
-    run.image = rest[0];
-    run.command.assign(rest.begin() + 1, rest.end());
-    for (const auto& v : volumes) run.binds.push_back(parse_bind(v));
-    // --bind takes a mount (an absolute path); a placement word there is the old spelling of
-    // --bind-to, kept for one release.
-    for (const auto& bind_opt : bind_opts) {
-        if (!bind_opt.empty() && bind_opt[0] == '/') {
-            run.binds.push_back(parse_bind(bind_opt));
-            continue;
-        }
-        const auto& kinds = topology::bind_kind_names();
-        if (std::find(kinds.begin(), kinds.end(), bind_opt) == kinds.end()) {
-            std::string msg = "--bind '" + bind_opt +
-                              "': not a bind mount (an absolute path SRC[:DST[:ro]]) nor a "
-                              "placement (" +
-                              join(kinds) + ", the old spelling of --bind-to)";
-            if (auto sp = spellcheck(bind_opt, kinds)) msg += ", did you mean '--bind-to=" + *sp + "'?";
-            throw_usage(msg);
-        }
-        if (!bind_to) bind_to = bind_opt;
-    }
+    take_image_and_command(run, sc.run && sc.run->parsed() ? sc.run->remaining() : app.remaining());
+    take_binds(run, volumes, bind_opts, bind_to);
     finish_placement(run.placement, bind_to, distribution, membind);
     for (const auto& d : run.devices)
         if (d.empty() || d[0] != '/') throw_usage("--device '" + d + "': expected an absolute path");

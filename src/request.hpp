@@ -54,9 +54,17 @@ struct PlanRequest {
     topology::PlanOptions options;  // ranks, --cpuset, --format, the placement asked
 };
 struct VersionRequest {};
+// socker-mpi doctor: checks of this node (src/doctor.hpp).
+struct DoctorRequest {
+    std::string config;    // the admin config to check (default: the installed one)
+    std::string launcher;  // the setuid launcher to check and launch with (default: the installed one)
+    std::string image;     // for the test launch ("" = the admin store's first image)
+    bool launch = true;    // --no-launch: no test launch
+};
 
-using UserRequest = std::variant<RunRequest, ImportRequest, ImageListRequest, ImageRemoveRequest,
-                                 ImageInspectRequest, ImageGcRequest, PlanRequest, VersionRequest>;
+using UserRequest =
+    std::variant<RunRequest, ImportRequest, ImageListRequest, ImageRemoveRequest, ImageInspectRequest,
+                 ImageGcRequest, PlanRequest, VersionRequest, DoctorRequest>;
 
 // Parses argv (argv[0] excluded). Throws Error(Exit::Usage) with a one-line message; --help
 // output is signalled by HelpRequested carrying the text.

@@ -19,7 +19,7 @@ bench_bin=$(readlink -f "$1")
 [[ -x $bench_bin ]] || { echo "bench-image: $1 is not an executable" >&2; exit 1; }
 out=${SOCKER_IMAGE_DIR:-/var/cache/socker-mpi/images}
 rootfs=${SOCKER_BENCH_ROOTFS:-/var/cache/socker-mpi/bench-rootfs}
-bin=${SOCKER_BIN:-/usr/local/bin/socker-mpi}
+bin=${SOCKER_BIN:-/usr/bin/socker-mpi}
 suite=bookworm
 pkgs=openmpi-bin,libopenmpi3,hpcc,netpipe-openmpi
 say() { echo "bench-image: $*" >&2; }

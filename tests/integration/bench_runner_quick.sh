@@ -23,7 +23,7 @@ user=${SOCKER_TEST_USER:-smpi-test}
 skip() { echo "bench_runner_quick: SKIP: $*"; exit 77; }
 [[ $EUID -eq 0 ]] || skip "must run as root (the runner drops to $user itself)"
 [[ -x $bench ]] || skip "no smpi-bench at $bench"
-[[ -u ${SOCKER_BIN:-/usr/local/bin/socker-mpi} ]] || skip "socker-mpi not installed setuid"
+[[ -u ${SOCKER_BIN:-/usr/bin/socker-mpi} ]] || skip "socker-mpi not installed setuid"
 id "$user" >/dev/null 2>&1 || skip "test user $user missing"
 command -v gnuplot >/dev/null || skip "gnuplot missing"
 timeout 20 sinfo -h >/dev/null 2>&1 || skip "Slurm not answering (scripts/devcluster up)"

@@ -2,10 +2,10 @@
 # Shared helpers for the integration tests. They run as root (the harness) and launch everything
 # under test as the unprivileged test user through the installed setuid binary:
 #   SOCKER_TEST_USER   the user (scripts/check creates it; default smpi-test)
-#   SOCKER_BIN         the launcher (default /usr/local/bin/socker-mpi, setuid root)
+#   SOCKER_BIN         the launcher (default /usr/bin/socker-mpi, setuid root)
 set -uo pipefail
 U=${SOCKER_TEST_USER:-smpi-test}
-BIN=${SOCKER_BIN:-/usr/local/bin/socker-mpi}
+BIN=${SOCKER_BIN:-/usr/bin/socker-mpi}
 IMG=${SOCKER_TEST_IMAGE:-demo}
 UID_U=$(id -u "$U") || { echo "FAIL: test user $U missing"; exit 1; }
 GID_U=$(id -g "$U")

@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--ranks", type=int, default=4)
     ap.add_argument("--user", default=os.environ.get("SOCKER_TEST_USER", "smpi-test"))
-    ap.add_argument("--bin", default=os.environ.get("SOCKER_BIN", "/usr/local/bin/socker-mpi"))
+    ap.add_argument("--bin", default=os.environ.get("SOCKER_BIN", "/usr/bin/socker-mpi"))
     ap.add_argument("--image", default=os.environ.get("SOCKER_TEST_IMAGE", "demo"))
     ap.add_argument("--state-dir", default="/run/socker-mpi")
     ap.add_argument("--runtime-dir", default="/var/lib/socker-mpi/mnt")

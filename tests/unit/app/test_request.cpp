@@ -90,6 +90,43 @@ TEST(Request, ImageSubcommands) {
     EXPECT_EQ(q.options.placement.bind, topology::BindKind::L3);
 }
 
+TEST(Request, Doctor) {
+    auto d = std::get<DoctorRequest>(parse({"doctor"}));
+    EXPECT_TRUE(d.launch);
+    EXPECT_FALSE(d.config.empty());
+    EXPECT_FALSE(d.launcher.empty());
+    d = std::get<DoctorRequest>(
+        parse({"doctor", "--no-launch", "--config", "/tmp/t.conf", "--image", "demo"}));
+    EXPECT_FALSE(d.launch);
+    EXPECT_EQ(d.config, "/tmp/t.conf");
+    EXPECT_EQ(d.image, "demo");
+    EXPECT_THROW(parse({"doctor", "--frobnicate"}), Error);
+    EXPECT_THROW(parse({"doctor", "extra"}), Error);
+    EXPECT_THROW(parse({"image", "ls", "--frobnicate"}), Error);  // no subcommand ignores words
+    EXPECT_THROW(parse({"plan", "--ranks", "2", "stray"}), Error);
+    // An image named like the subcommand is reached through run, as for the others.
+    EXPECT_EQ(std::get<RunRequest>(parse({"run", "doctor", "/bin/true"})).image, "doctor");
+}
+
+TEST(Request, EverySubcommandHelpHasAnExample) {
+    for (const std::vector<std::string>& a : {std::vector<std::string>{"run", "--help"},
+                                              {"image", "--help"},
+                                              {"image", "import", "--help"},
+                                              {"image", "ls", "--help"},
+                                              {"image", "rm", "--help"},
+                                              {"image", "inspect", "--help"},
+                                              {"image", "gc", "--help"},
+                                              {"plan", "--help"},
+                                              {"doctor", "--help"}}) {
+        try {
+            parse(a);
+            ADD_FAILURE() << a[0] << " --help did not ask for help";
+        } catch (const HelpRequested& h) {
+            EXPECT_NE(h.text.find("Example"), std::string::npos) << a[0] << " " << a[1] << ":\n" << h.text;
+        }
+    }
+}
+
 TEST(Request, PrivilegeOptionsAreRefusedNotJustUnknown) {
     for (std::vector<std::string> a : {std::vector<std::string>{"--privileged", "img", "x"},
                                        {"-v", "/a:/b", "--cap-add=SYS_ADMIN", "img"},
