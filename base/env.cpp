@@ -36,6 +36,14 @@ std::vector<std::string> env_to_vector(const EnvMap& env) {
     return v;
 }
 
+std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+    std::vector<char*> out;
+    out.reserve(strings.size() + 1);
+    for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
 std::optional<std::string> env_get(const EnvMap& env, const std::string& key) {
     auto it = env.find(key);
     if (it == env.end()) return std::nullopt;

@@ -15,6 +15,8 @@ EnvMap env_from_environ(char** envp);
 // Parse "KEY=VALUE" lines (fixture files); blank lines and lines starting with '#' are skipped.
 EnvMap env_from_text(const std::string& text);
 std::vector<std::string> env_to_vector(const EnvMap& env);
+// argv/envp for execve: pointers into `strings` (which must outlive them), null-terminated.
+std::vector<char*> c_strings(const std::vector<std::string>& strings);
 
 std::optional<std::string> env_get(const EnvMap& env, const std::string& key);
 // Integer value of a variable, if present and a whole non-negative decimal number.

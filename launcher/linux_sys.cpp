@@ -635,12 +635,8 @@ void LinuxSys::chdir(const std::string& dir) {
 
 void LinuxSys::exec(const std::vector<std::string>& argv, const std::vector<std::string>& path,
                     const EnvMap& env) {
-    std::vector<std::string> envs = env_to_vector(env);
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
+    const std::vector<std::string> envs = env_to_vector(env);
+    std::vector<char*> cargv = c_strings(argv), cenv = c_strings(envs);
     const std::string& cmd = argv.at(0);
     if (cmd.find('/') != std::string::npos) {
         ::execve(cmd.c_str(), cargv.data(), cenv.data());

@@ -130,12 +130,8 @@ std::string in_child(const Identity& id, const std::function<void(int reply_fd)>
             drop_privileges(id, sys);
             body(p[1]);  // replies itself (or execs a program that does)
             ::_exit(0);
-        } catch (const Error& e) {
-            code = static_cast<int>(e.code());
-            reply = std::to_string(code) + "\n" + e.what();
         } catch (const std::exception& e) {
-            code = static_cast<int>(Exit::Internal);
-            reply = std::to_string(code) + "\ninternal error: " + e.what();
+            reply = error_reply(e, code);
         }
         write_all(p[1], reply);
         std::fflush(nullptr);
@@ -201,15 +197,20 @@ std::string exec_as_user(const Identity& id, const std::string& program, const s
         } else if (pass_fd >= 0 && ::dup2(pass_fd, 3) < 0) {
             fail("dup2 fd 3", errno);
         }
-        std::vector<char*> cargv, cenv;
-        for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-        cargv.push_back(nullptr);
         const std::vector<std::string> envs = env_to_vector(env);
-        for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-        cenv.push_back(nullptr);
+        std::vector<char*> cargv = c_strings(argv), cenv = c_strings(envs);
         ::execve(program.c_str(), cargv.data(), cenv.data());
         fail("exec " + program, errno);
     });
+}
+
+std::string error_reply(const std::exception& e, int& code) {
+    if (const auto* err = dynamic_cast<const Error*>(&e)) {
+        code = static_cast<int>(err->code());
+        return std::to_string(code) + "\n" + err->what();
+    }
+    code = static_cast<int>(Exit::Internal);
+    return std::to_string(code) + "\ninternal error: " + e.what();
 }
 
 }  // namespace socker::launcher

@@ -57,5 +57,8 @@ std::string in_user_process(const Identity& id, const std::function<std::string(
 // message>" and exits with that code (socker-mpi-tools internal-ensure does).
 std::string exec_as_user(const Identity& id, const std::string& program, const std::vector<std::string>& argv,
                          const EnvMap& env, int pass_fd);
+// The reply of such a child whose work threw e: "<code>\n<message>" (an Error's code, else 70);
+// `code` is set to the exit code to go with it.
+std::string error_reply(const std::exception& e, int& code);
 
 }  // namespace socker::launcher

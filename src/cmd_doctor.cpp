@@ -276,12 +276,8 @@ struct Ran {
 Ran run_captured(const std::vector<std::string>& argv, const EnvMap& env, int seconds) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe", argv[0], errno);
-    std::vector<std::string> envs = env_to_vector(env);
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
+    const std::vector<std::string> envs = env_to_vector(env);
+    std::vector<char*> cargv = c_strings(argv), cenv = c_strings(envs);
     const pid_t pid = ::fork();
     if (pid < 0) throw_errno("fork", argv[0], errno);
     if (pid == 0) {

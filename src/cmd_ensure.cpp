@@ -10,6 +10,7 @@
 #include "base/fd.hpp"
 #include "image/in_use.hpp"
 #include "image/record.hpp"
+#include "launcher/user_process.hpp"
 #include "src/commands.hpp"
 #include "src/host.hpp"
 #include "src/output.hpp"
@@ -58,12 +59,8 @@ int internal_ensure(const std::vector<std::string>& args) {
     int code = 0;
     try {
         reply = "0\n" + ensure(label, prefix);
-    } catch (const Error& e) {
-        code = static_cast<int>(e.code());
-        reply = std::to_string(code) + "\n" + e.what();
     } catch (const std::exception& e) {
-        code = static_cast<int>(Exit::Internal);
-        reply = std::to_string(code) + "\ninternal error: " + e.what();
+        reply = launcher::error_reply(e, code);
     }
     if (std::fwrite(reply.data(), 1, reply.size(), stdout) != reply.size() || std::fflush(stdout) != 0)
         return static_cast<int>(Exit::Io);

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,20 @@ struct Invocation {
     std::string prefix;
     mode_t umask = 022;
 };
+
+// The start of both programs (main.cpp, tools_main.cpp), before anything else: an empty
+// argument vector is refused (nullopt, its message written); the user's environment is captured
+// as a value and the process's own replaced by a fixed one (PATH, no hwloc plugins); the prefix
+// of every message names the rank when the environment does.
+struct Entry {
+    EnvMap env;
+    std::string prefix;
+};
+std::optional<Entry> enter(int argc, char** argv, char** envp);
+
+// Runs a program's body: what it throws becomes one line on stderr (with the prefix) and its
+// exit code; --help's text goes to stdout (exit 0). main() is the only place errors are caught.
+int guarded(const std::string& prefix, const std::function<int()>& body);
 
 // Entry hygiene (fds, umask, dumpable) before anything else. Returns the caller's umask.
 mode_t host_entry(int pmi_fd);

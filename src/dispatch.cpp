@@ -33,12 +33,8 @@ Mode mode_of(const UserRequest& req) {
 [[noreturn]] void exec(const std::string& program, const std::vector<std::string>& args, const EnvMap& env) {
     std::vector<std::string> argv = {"socker-mpi"};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
     const std::vector<std::string> envs = env_to_vector(env);
-    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
+    std::vector<char*> cargv = c_strings(argv), cenv = c_strings(envs);
     ::execve(program.c_str(), cargv.data(), cenv.data());
     throw_errno("exec", program, errno);
 }
