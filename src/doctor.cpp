@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -166,8 +166,13 @@ std::vector<Finding> check_devices(const std::vector<DevicePattern>& patterns) {
 }
 
 bool kernel_at_least(const std::string& release, int major, int minor) {
-    int a = 0, b = 0;
-    if (std::sscanf(release.c_str(), "%d.%d", &a, &b) != 2) return false;
+    const char* p = release.c_str();
+    char* end = nullptr;
+    const long a = std::strtol(p, &end, 10);
+    if (end == p || *end != '.') return false;
+    p = end + 1;
+    const long b = std::strtol(p, &end, 10);
+    if (end == p) return false;
     return a > major || (a == major && b >= minor);
 }
 
