@@ -15,7 +15,7 @@ set(man_dir ${PROJECT_BINARY_DIR}/man)
 # socker-mpi(1): the CLI's --help (every option, as the program has it) and the written sections.
 add_custom_command(OUTPUT ${man_dir}/socker-mpi.1.gz
   COMMAND ${CMAKE_COMMAND} -E make_directory ${man_dir}
-  COMMAND ${HELP2MAN} --no-info --section=1 --source=socker-mpi
+  COMMAND ${HELP2MAN} --no-info --section=1 --source=socker-mpi --help-option=--help-all
           --include=${PROJECT_SOURCE_DIR}/docs/man/socker-mpi.h2m --output=${man_dir}/socker-mpi.1 $<TARGET_FILE:socker-mpi>
   COMMAND ${GZIP} -9nf ${man_dir}/socker-mpi.1
   DEPENDS socker-mpi ${PROJECT_SOURCE_DIR}/docs/man/socker-mpi.h2m

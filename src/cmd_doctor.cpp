@@ -371,7 +371,7 @@ int run_command(const DoctorRequest& r, const Invocation& inv) {
     check_slurm(pol, out);
     check_audit(pol, out);
     check_devices(pol, out);
-    if (r.launch) check_launch(r, pol, inv, out);
+    if (!r.no_launch) check_launch(r, pol, inv, out);
     for (const auto& f : out) std::cout << doctor::format(f) << '\n';
     const int rc = doctor::exit_status(out);
     std::cout << (rc == 0 ? "doctor: this node is ready for socker-mpi\n"

@@ -166,7 +166,7 @@ void add_subcommands(CLI::App& app, Subcommands& sc) {
     sc.doctor->add_option("--config", d.config, "the admin config to check")->capture_default_str();
     sc.doctor->add_option("--launcher", d.launcher, "the setuid launcher to check")->capture_default_str();
     sc.doctor->add_option("--image", d.image, "image for the test launch (default: the admin store's first)");
-    sc.doctor->add_flag("--no-launch{false}", d.launch, "no test launch");
+    sc.doctor->add_flag("--no-launch", d.no_launch, "no test launch");
     sc.doctor->footer(
         "Exit status: 0 ready (ok and note lines only), 1 a FAIL line; 64 usage.\n"
         "Examples: socker-mpi doctor\n"

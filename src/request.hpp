@@ -56,10 +56,10 @@ struct PlanRequest {
 struct VersionRequest {};
 // socker-mpi doctor: checks of this node (src/doctor.hpp).
 struct DoctorRequest {
-    std::string config;    // the admin config to check (default: the installed one)
-    std::string launcher;  // the setuid launcher to check and launch with (default: the installed one)
-    std::string image;     // for the test launch ("" = the admin store's first image)
-    bool launch = true;    // --no-launch: no test launch
+    std::string config;      // the admin config to check (default: the installed one)
+    std::string launcher;    // the setuid launcher to check and launch with (default: the installed one)
+    std::string image;       // for the test launch ("" = the admin store's first image)
+    bool no_launch = false;  // --no-launch: no test launch
 };
 
 using UserRequest =

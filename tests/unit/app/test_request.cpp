@@ -92,12 +92,12 @@ TEST(Request, ImageSubcommands) {
 
 TEST(Request, Doctor) {
     auto d = std::get<DoctorRequest>(parse({"doctor"}));
-    EXPECT_TRUE(d.launch);
+    EXPECT_FALSE(d.no_launch);
     EXPECT_FALSE(d.config.empty());
     EXPECT_FALSE(d.launcher.empty());
     d = std::get<DoctorRequest>(
         parse({"doctor", "--no-launch", "--config", "/tmp/t.conf", "--image", "demo"}));
-    EXPECT_FALSE(d.launch);
+    EXPECT_TRUE(d.no_launch);
     EXPECT_EQ(d.config, "/tmp/t.conf");
     EXPECT_EQ(d.image, "demo");
     EXPECT_THROW(parse({"doctor", "--frobnicate"}), Error);
