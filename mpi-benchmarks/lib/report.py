@@ -569,6 +569,10 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
     add(_table(["target", "measured (median)", "verdict"], rows, ["---", "---", "---"]))
     add("")
     add(pressure_note(runs).replace("(RUNS)", f"({rel}/runs.csv)"))
+    rerun = meta.get("mpi_part_rerun")
+    if rerun:  # the MPI part measured again on its own (mpi-benchmarks/run --skip-launch)
+        add(f"**MPI part rerun** ({rerun.get('started_utc', '?')}, `{rerun.get('command', '?')}`): "
+            f"{rerun.get('why', '')}.\n")
     state = meta.get("state", {})
     add("Machine state (the two cores are shared with other work; numbers that need the other "
         "core idle, such as bandwidth, HPL and 64-rank launches, move with it): "
