@@ -3,36 +3,20 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <map>
-#include <sstream>
 
 #include "base/text.hpp"
+#include "src/host.hpp"
 
 namespace socker::doctor {
 
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
-
-// slurm.conf's top-level settings: the first Key=Value of each line (NodeName and
-// PartitionName lines carry more pairs, which are theirs), keys case-insensitive.
+// slurm.conf's settings (host::slurm_conf_settings), the last of each key.
 std::map<std::string, std::string> slurm_settings(const std::string& text) {
     std::map<std::string, std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        line = line.substr(0, line.find('#'));
-        std::istringstream words(line);
-        std::string first;
-        if (!(words >> first)) continue;
-        const auto eq = first.find('=');
-        if (eq == std::string::npos || eq == 0) continue;
-        out.emplace(lower(first.substr(0, eq)), first.substr(eq + 1));
-    }
+    for (auto& [key, value] : host::slurm_conf_settings(text)) out[key] = value;
     return out;
 }
 

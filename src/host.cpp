@@ -226,8 +226,8 @@ int open_source_as_user(const std::string& path, const launcher::Identity& id) {
     return uo.fd;
 }
 
-SlurmFacts parse_slurm_conf(const std::string& text, const std::string& node) {
-    SlurmFacts f;
+std::vector<std::pair<std::string, std::string>> slurm_conf_settings(const std::string& text) {
+    std::vector<std::pair<std::string, std::string>> out;
     std::istringstream in(text);
     std::string line;
     while (std::getline(in, line)) {
@@ -236,7 +236,14 @@ SlurmFacts parse_slurm_conf(const std::string& text, const std::string& node) {
         std::string key = line.substr(0, eq);
         key.erase(0, key.find_first_not_of(" \t"));
         for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        std::string value = line.substr(eq + 1, line.find_first_of(" \t#", eq + 1) - eq - 1);
+        out.emplace_back(std::move(key), line.substr(eq + 1, line.find_first_of(" \t#", eq + 1) - eq - 1));
+    }
+    return out;
+}
+
+SlurmFacts parse_slurm_conf(const std::string& text, const std::string& node) {
+    SlurmFacts f;
+    for (auto [key, value] : slurm_conf_settings(text)) {
         for (const char* pat : {"%n", "%h"})
             for (auto pos = value.find(pat); pos != std::string::npos; pos = value.find(pat))
                 value.replace(pos, 2, node);

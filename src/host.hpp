@@ -67,6 +67,10 @@ struct SlurmFacts {
     std::string spool = "/var/spool/slurmd";
 };
 SlurmFacts parse_slurm_conf(const std::string& text, const std::string& node);
+// slurm.conf's settings in file order: the first Key=Value of each line (NodeName and
+// PartitionName lines carry more pairs, which are theirs), the key lower-cased, the value up to
+// whitespace or '#'. A later line of the same key overrides an earlier one, as for Slurm.
+std::vector<std::pair<std::string, std::string>> slurm_conf_settings(const std::string& text);
 SlurmFacts slurm_facts(const std::string& slurm_conf, const std::string& node);
 
 // The node-local state directory: created root-owned 0755 if missing; refused (78) unless it
