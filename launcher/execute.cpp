@@ -27,6 +27,21 @@ void execute(const ContainerSpec& spec, Sys& sys) {
     throw Error(Exit::Internal, "exec", spec.argv.at(0), 0, "returned");  // Sys::exec never returns
 }
 
+void enter_for_task(const ContainerSpec& spec, Sys& sys) {
+    if (!spec.share || !sys.join_shared(spec)) build_container(spec, sys);
+    // slurmstepd's drop (setgroups, setgid, setuid) empties the effective and permitted sets
+    // but leaves the bounding set full and no_new_privs off: both are done here, as root.
+    sys.drop_bounding_set();
+    sys.set_no_new_privs();
+    sys.chdir(spec.cwd);
+    sys.set_umask(spec.umask);
+}
+
+void check_task_identity(const Identity& id, Sys& sys) {
+    sys.verify_dropped(id.uid, id.gid);
+    sys.verify_confined(id);
+}
+
 void build_container(const ContainerSpec& spec, Sys& sys) {
     // 1. A private mount namespace: everything below vanishes with its last process.
     sys.unshare_mount_namespace();

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -625,6 +626,28 @@ void LinuxSys::verify_dropped(uid_t uid, gid_t gid) {
 
 void LinuxSys::set_no_new_privs() {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw_errno("no_new_privs", "", errno);
+}
+
+void LinuxSys::verify_confined(const Identity& id) {
+    const int n = ::getgroups(0, nullptr);
+    std::vector<gid_t> have(n > 0 ? static_cast<size_t>(n) : 0);
+    if (n < 0 || (n > 0 && ::getgroups(n, have.data()) != n)) throw_errno("getgroups", "", errno);
+    std::vector<gid_t> want = id.groups;
+    std::sort(have.begin(), have.end());
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    have.erase(std::unique(have.begin(), have.end()), have.end());
+    if (have != want)
+        throw Error(Exit::Internal, "verify identity", "groups", 0, "not the job's supplementary groups");
+    for (int cap = 0; cap <= 63; ++cap) {
+        const int in = ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (in < 0) break;  // past the last capability the kernel knows
+        if (in == 1)
+            throw Error(Exit::Internal, "verify identity", "bounding set", 0,
+                        "capability " + std::to_string(cap) + " remains");
+    }
+    if (::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+        throw Error(Exit::Internal, "verify identity", "no_new_privs", 0, "not set");
 }
 
 void LinuxSys::set_umask(mode_t mask) { ::umask(mask); }

@@ -29,6 +29,7 @@ public:
     void set_resuid(uid_t uid) override;
     void verify_dropped(uid_t uid, gid_t gid) override;
     void set_no_new_privs() override;
+    void verify_confined(const Identity& id) override;
     void chdir(const std::string& dir) override;
     void set_umask(mode_t mask) override;
     [[noreturn]] void exec(const std::vector<std::string>& argv, const std::vector<std::string>& path,

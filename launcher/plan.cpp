@@ -161,7 +161,7 @@ std::optional<std::string> add_user_mounts(const LaunchPlan& in, std::vector<Mou
     if (!in.slurm_appdir.empty() && !path_under(in.slurm_appdir, "/tmp"))
         m.push_back(bind(in.slurm_appdir, in.slurm_appdir, false, SourceCheck::OwnedByUser));
     // Home and working directory, checked as the user.
-    std::string home = lexically_normal(in.id.home);
+    const std::string home = in.mount_home ? lexically_normal(in.id.home) : std::string("/");
     if (!in.id.home.empty() && home != "/") m.push_back(bind(home, home, false, SourceCheck::AsUser));
     // The working directory: the very directory the rank runs in (mounted from ".", never looked
     // up again by path), where validate() found it under an allowed prefix and not visible
@@ -193,7 +193,7 @@ std::vector<std::string> command_of(const LaunchPlan& in) {
     std::vector<std::string> argv;
     if (!in.command.empty()) {
         argv = in.command;
-        if (!in.image.config.entrypoint.empty()) {
+        if (in.entrypoint && !in.image.config.entrypoint.empty()) {
             argv = in.image.config.entrypoint;
             argv.insert(argv.end(), in.command.begin(), in.command.end());
         }

@@ -45,8 +45,10 @@ struct LaunchPlan {
     std::vector<std::pair<std::string, std::string>> env_set;  // -e KEY=VALUE, in order
     EnvMap binding_env;                                        // e.g. OMP_NUM_THREADS, unless the user set it
     std::optional<std::string> workdir;                        // -w
-    std::string host_cwd;   // the rank's working directory ("" = none: deleted)
-    bool bind_cwd = false;  // bind it (it is under an allowed prefix, elsewhere unseen)
+    std::string host_cwd;    // the rank's working directory ("" = none: deleted)
+    bool bind_cwd = false;   // bind it (it is under an allowed prefix, elsewhere unseen)
+    bool mount_home = true;  // bind the home directory
+    bool entrypoint = true;  // the image's Entrypoint runs before a command given
     mode_t umask = 022;
     // Mounts.
     std::string proc_options;          // hidepid=, subset=, gid= of the host's /proc

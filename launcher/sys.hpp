@@ -38,6 +38,9 @@ public:
     // getresuid/getresgid/capget: nothing of root may remain.
     virtual void verify_dropped(uid_t uid, gid_t gid) = 0;
     virtual void set_no_new_privs() = 0;
+    // After a drop made by someone else (slurmstepd's, for the SPANK plugin's task): exactly the
+    // identity's supplementary groups, an empty bounding set, no_new_privs on.
+    virtual void verify_confined(const Identity& id) = 0;
     virtual void chdir(const std::string& dir) = 0;
     virtual void set_umask(mode_t mask) = 0;
     // Look the command up in PATH (as the user, after the drop) and execve it. Returns only by
@@ -54,5 +57,14 @@ void drop_privileges(const Identity& id, Sys& sys);
 [[noreturn]] void execute(const ContainerSpec& spec, Sys& sys);
 // Its first part, for a rank that joins no container: namespace, rootfs, mounts, pivot_root.
 void build_container(const ContainerSpec& spec, Sys& sys);
+
+// The SPANK plugin's task (root, in slurmstepd's child, before slurmstepd drops it to the user
+// and execs the command): the container joined or built, the bounding set emptied and
+// no_new_privs set while root can still do both; the working directory and umask. The drop
+// and the exec are slurmstepd's; check_task_identity() then checks them as the user.
+void enter_for_task(const ContainerSpec& spec, Sys& sys);
+// As the user, after slurmstepd's drop: nothing of root left (uid, gid, capabilities), the
+// identity's groups, an empty bounding set, no_new_privs.
+void check_task_identity(const Identity& id, Sys& sys);
 
 }  // namespace socker::launcher

@@ -85,13 +85,18 @@ void check_store_dir(const std::string& path) {
 }
 
 launcher::Identity current_identity() {
-    launcher::Identity id;
-    id.uid = ::getuid();
-    id.gid = ::getgid();
     int n = ::getgroups(0, nullptr);
     if (n < 0) throw_errno("getgroups", "", errno);
-    id.groups.resize(static_cast<size_t>(n));
-    if (n > 0 && ::getgroups(n, id.groups.data()) < 0) throw_errno("getgroups", "", errno);
+    std::vector<gid_t> groups(static_cast<size_t>(n));
+    if (n > 0 && ::getgroups(n, groups.data()) < 0) throw_errno("getgroups", "", errno);
+    return identity_of(::getuid(), ::getgid(), std::move(groups));
+}
+
+launcher::Identity identity_of(uid_t uid, gid_t gid, std::vector<gid_t> groups) {
+    launcher::Identity id;
+    id.uid = uid;
+    id.gid = gid;
+    id.groups = std::move(groups);
     struct passwd* pw = ::getpwuid(id.uid);
     if (!pw) throw Error(Exit::Refused, "identity", "uid " + std::to_string(id.uid), 0, "no passwd entry");
     id.name = pw->pw_name;
@@ -326,6 +331,26 @@ std::string proc_options_from_mountinfo(const std::string& mountinfo) {
     return result;
 }
 
+std::optional<std::string> hierarchy_mount(const std::string& mountinfo, const std::string& controllers) {
+    // "ID PARENT MAJ:MIN / POINT OPTS ... - cgroup SRC SUPER", mounted whole (root "/").
+    std::istringstream mi(mountinfo);
+    for (std::string m; std::getline(mi, m);) {
+        std::istringstream f(m);
+        std::string id, parent, dev, root, point;
+        const auto sep = m.find(" - ");
+        if (!(f >> id >> parent >> dev >> root >> point) || root != "/" || sep == std::string::npos) continue;
+        std::istringstream rest(m.substr(sep + 3));
+        std::string fstype, source, super;
+        if (!(rest >> fstype >> source >> super) || fstype != "cgroup") continue;
+        const auto opts = split_list(super, ',');
+        bool all = true;
+        for (const auto& c : split_list(controllers, ','))
+            all = all && std::find(opts.begin(), opts.end(), c) != opts.end();
+        if (all) return point;
+    }
+    return std::nullopt;
+}
+
 std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, const std::string& mountinfo,
                                           const std::string& prefix) {
     struct Line {
@@ -357,30 +382,60 @@ std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, c
             step_path.resize(slash);
             tasks = true;
         }
-        // Where this hierarchy is mounted whole: "ID PARENT MAJ:MIN / POINT OPTS ... - cgroup SRC SUPER".
-        std::istringstream mi(mountinfo);
-        for (std::string m; std::getline(mi, m);) {
-            std::istringstream f(m);
-            std::string id, parent, dev, root, point;
-            const auto sep = m.find(" - ");
-            if (!(f >> id >> parent >> dev >> root >> point) || root != "/" || sep == std::string::npos)
-                continue;
-            std::istringstream rest(m.substr(sep + 3));
-            std::string fstype, source, super;
-            if (!(rest >> fstype >> source >> super) || fstype != "cgroup") continue;
-            const auto opts = split_list(super, ',');
-            bool all = true;
-            for (const auto& c : split_list(l.controllers, ','))
-                all = all && std::find(opts.begin(), opts.end(), c) != opts.end();
-            if (!all) continue;
+        if (const auto point = hierarchy_mount(mountinfo, l.controllers)) {
             launcher::Share sh;
-            sh.cgroup_dir = point + step_path;
+            sh.cgroup_dir = *point + step_path;
             sh.cgroup_line = l.id + ":" + l.controllers + ":" + step_path;
             sh.tasks_below = tasks;
             return sh;
         }
     }
     return std::nullopt;
+}
+
+std::vector<std::string> step_cgroups_to_enter(const std::string& proc_self_cgroup,
+                                               const std::string& mountinfo, unsigned long job,
+                                               const std::string& step) {
+    std::vector<std::string> out;
+    const std::string job_dir = "/job_" + std::to_string(job);
+    for (const auto& c : pmi::parse_proc_cgroup(proc_self_cgroup)) {
+        if (c.controllers.empty() || c.controllers.rfind("name=", 0) == 0) continue;
+        if (c.path.size() <= job_dir.size() ||
+            c.path.compare(c.path.size() - job_dir.size(), job_dir.size(), job_dir) != 0)
+            continue;
+        if (const auto point = hierarchy_mount(mountinfo, c.controllers))
+            out.push_back(*point + c.path + "/step_" + step);
+    }
+    return out;
+}
+
+void enter_step_cgroups(unsigned long job, const std::string& step) {
+    const auto dirs = step_cgroups_to_enter(read_file("/proc/self/cgroup"),
+                                            read_file("/proc/self/mountinfo", 64u << 20), job, step);
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    for (const auto& d : dirs) {
+        const std::string procs = d + "/cgroup.procs";
+        const Fd f(::open(procs.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (f.get() < 0) {
+            if (errno == ENOENT) continue;  // no step directory in this hierarchy
+            throw_errno("open", procs, errno);
+        }
+        if (::write(f.get(), pid.data(), pid.size()) != static_cast<ssize_t>(pid.size()))
+            throw_errno("write", procs, errno);
+    }
+}
+
+std::optional<std::string> slurm_pmix_server_dir(const SlurmFacts& slurm, const pmi::SlurmStep& step) {
+    const std::string dir =
+        lexically_normal(slurm.spool) + "/pmix." + std::to_string(step.job) + "." + step.step;
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+    return dir;
+}
+
+void take_real_ids(uid_t uid, gid_t gid) {
+    if (::setresgid(gid, 0, 0) != 0) throw_errno("setresgid", std::to_string(gid) + ",0,0", errno);
+    if (::setresuid(uid, 0, 0) != 0) throw_errno("setresuid", std::to_string(uid) + ",0,0", errno);
 }
 
 pmi::ProbeInput probe_input(const EnvMap& env, const Policy& pol) {

@@ -26,6 +26,8 @@ Policy load_policy(const std::string& path);
 void check_store_dir(const std::string& path);
 
 launcher::Identity current_identity();  // real uid/gid, current groups, passwd entry
+// These ids (Slurm's job credentials, in the SPANK plugin's task) and their passwd entry.
+launcher::Identity identity_of(uid_t uid, gid_t gid, std::vector<gid_t> groups);
 std::vector<std::pair<gid_t, std::string>> group_names(const launcher::Identity& id);
 // The path of the process's working directory now ("" when it has none: deleted).
 std::string working_dir();
@@ -73,6 +75,9 @@ SlurmFacts parse_slurm_conf(const std::string& text, const std::string& node);
 std::vector<std::pair<std::string, std::string>> slurm_conf_settings(const std::string& text);
 SlurmFacts slurm_facts(const std::string& slurm_conf, const std::string& node);
 
+// The step's PMIx server directory <SlurmdSpoolDir>/pmix.J.S, where it exists (a directory).
+std::optional<std::string> slurm_pmix_server_dir(const SlurmFacts& slurm, const pmi::SlurmStep& step);
+
 // The node-local state directory: created root-owned 0755 if missing; refused (78) unless it
 // is a root-owned directory not writable by group or others.
 void ensure_state_dir(const std::string& dir);
@@ -85,6 +90,23 @@ std::string ensure_store_lock(const Policy& pol, const std::string& store_root);
 // any v1 hierarchy with the step; the step level of the path (a task_N below it stripped), its
 // directory where mountinfo says the hierarchy is mounted. nullopt: not in a step, or the
 // hierarchy is not mounted whole (then every rank builds its own container).
+// Where a cgroup v1 hierarchy with these controllers is mounted whole, from mountinfo.
+std::optional<std::string> hierarchy_mount(const std::string& mountinfo, const std::string& controllers);
+
+// The SPANK plugin's task runs as root before Slurm has put it in its step everywhere (the
+// freezer, where proctrack/cgroup tracks the step's processes, still shows the job's level):
+// the step's directories below the job-level cgroups it is in, to enter first (Slurm moves it
+// there a moment later anyway), so that the launch sees the task in its step, as a rank
+// launched by srun is. enter_step_cgroups() writes the pid (only where the directory exists).
+std::vector<std::string> step_cgroups_to_enter(const std::string& proc_self_cgroup,
+                                               const std::string& mountinfo, unsigned long job,
+                                               const std::string& step);
+void enter_step_cgroups(unsigned long job, const std::string& step);
+// The SPANK task, root in every id: the real ids become the user's, the effective and saved
+// stay root's -- the setuid launcher's own state, so that what the launch reads of a process of
+// the step (the real uid in /proc/PID/status: one container per node) is the same for both.
+void take_real_ids(uid_t uid, gid_t gid);
+
 std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, const std::string& mountinfo,
                                           const std::string& prefix);
 

@@ -26,6 +26,9 @@ struct RunRequest {
     std::vector<std::string> devices;  // --device PATH: must be in the admin's allow-list
     std::optional<std::string> workdir;
     topology::PlacementRequest placement;  // --bind-to, --distribution, --membind, ...
+    bool mount_home = true;
+    bool entrypoint = true;  // the image's Entrypoint before the command (the plugin's default: not)  // the
+                             // home directory bound (the SPANK plugin's --no-container-mount-home: not)
     bool dry_run = false;
     int verbose = 0;
 };

@@ -53,6 +53,13 @@ std::vector<launcher::PmixBind> pmix_binds(const EnvMap& env, const PmixPlaces& 
     return out;
 }
 
+EnvMap allowed_env(const EnvMap& env, const Policy& pol) {
+    EnvMap out;
+    for (const auto& [k, val] : env)
+        if (std::find(pol.env_deny.begin(), pol.env_deny.end(), k) == pol.env_deny.end()) out[k] = val;
+    return out;
+}
+
 ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx,
                           const Policy& pol, const host::HostFacts& host) {
     ValidatedRequest v;
@@ -124,14 +131,15 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
 
     // The environment: the user's, less the admin's deny list (host variables kept out); the
     // user's own -e KEY=VALUE on top.
-    for (const auto& [k, val] : env)
-        if (std::find(pol.env_deny.begin(), pol.env_deny.end(), k) == pol.env_deny.end()) v.env[k] = val;
+    v.env = allowed_env(env, pol);
     for (const auto& kv : r.env_set) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0) throw_usage("--env '" + kv + "': expected KEY=VALUE");
         v.env_set.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
 
+    v.mount_home = r.mount_home;
+    v.entrypoint = r.entrypoint;
     v.command = r.command;
     v.workdir = r.workdir;
     v.placement = r.placement;
@@ -158,6 +166,8 @@ launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage&
     p.workdir = v.workdir;
     p.host_cwd = host.cwd;
     p.bind_cwd = v.bind_cwd;
+    p.mount_home = v.mount_home;
+    p.entrypoint = v.entrypoint;
     p.umask = umask;
     p.proc_options = host.proc_options;
     p.devices = v.devices;

@@ -34,6 +34,8 @@ struct ValidatedRequest {
     std::vector<launcher::PmixBind> pmix_dirs;
     std::string slurm_appdir;          // <TmpFS>/spmix_appdir_U_J.S ("" = not in a step)
     bool bind_cwd = false;             // the working directory is bound
+    bool mount_home = true;            // the home directory is bound
+    bool entrypoint = true;            // the image's Entrypoint runs before the command
     std::vector<std::string> devices;  // host paths
     std::vector<std::string> bind_allowed_prefixes;
     std::vector<std::string> denied_destinations;
@@ -41,6 +43,9 @@ struct ValidatedRequest {
     std::optional<int> keep_fd;            // PMI_FD of a PMI2 launch
     std::optional<launcher::Share> share;  // one container per node for this step's ranks
 };
+
+// The user's environment less the admin's deny list (env_deny).
+EnvMap allowed_env(const EnvMap& env, const Policy& pol);
 
 ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::LaunchContext& ctx,
                           const Policy& pol, const host::HostFacts& host);

@@ -30,6 +30,8 @@ assert_contains "1 the launcher: -rwsr-xr-x root/root" "$(grep ' ./usr/bin/socke
 assert_contains "1 the tools: -rwxr-xr-x root/root" "$(grep 'socker-mpi-tools$' <<<"$listing")" "-rwxr-xr-x root/root"
 assert_contains "1 ... at /usr/libexec/socker-mpi/socker-mpi-tools" "$listing" "./usr/libexec/socker-mpi/socker-mpi-tools"
 assert_eq "1 one setuid file only" "1" "$(grep -c '^-rws' <<<"$listing")"
+assert_contains "1 the SPANK plugin: -rw-r--r-- root/root in Slurm's plugin directory" \
+  "$(grep ' ./usr/lib/x86_64-linux-gnu/slurm-wlm/spank_socker.so$' <<<"$listing")" "-rw-r--r-- root/root"
 for f in ./etc/socker-mpi/socker-mpi.conf ./usr/share/man/man1/socker-mpi.1.gz ./usr/share/man/man5/socker-mpi.conf.5.gz \
          ./usr/share/bash-completion/completions/socker-mpi ./usr/share/doc/socker-mpi/copyright \
          ./usr/share/doc/socker-mpi/changelog.gz ./usr/share/doc/socker-mpi/SECURITY.md ./usr/share/doc/socker-mpi/examples/osu.sbatch; do
@@ -73,7 +75,7 @@ as_user srun -n 1 -J pkg-holder "$BIN" "$IMG" /bin/sleep 60 >/dev/null 2>&1 & ho
 for _ in $(seq 50); do pgrep -u "$U" -x sleep >/dev/null && break; sleep 0.2; done
 dpkg -r socker-mpi >/dev/null 2>&1; rc=$?
 assert_eq "5 dpkg -r socker-mpi" 0 "$rc"
-assert_eq "5 no file of the package left in /usr" "" "$(find /usr -path '*socker-mpi*' -not -path '/usr/local/libexec/socker-mpi-test*' 2>/dev/null)"
+assert_eq "5 no file of the package left in /usr" "" "$(find /usr \( -path '*socker-mpi*' -o -name 'spank_socker*' \) -not -path '/usr/local/libexec/socker-mpi-test*' 2>/dev/null)"
 # (the build tree included: CPack's staging copy of the setuid launcher is removed after packaging)
 assert_eq "5 no setuid socker-mpi file anywhere on the root filesystem" "" "$(find / -xdev -perm -4000 -name 'socker-mpi*' 2>/dev/null)"
 assert_eq "5 the running container's mounts are not on the host" "$before" "$(mount_snapshot)"

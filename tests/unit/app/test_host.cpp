@@ -117,6 +117,30 @@ TEST(Host, ProcLikeTheHostsProc) {
               "hidepid=2,subset=pid");
 }
 
+// The SPANK task as slurmstepd forks it: the freezer still at the job's level, cpuset and
+// memory already in the step (slurmstepd's own): only the freezer's step directory is entered.
+TEST(Host, StepCgroupsToEnterAreTheStepsBelowJobLevelMemberships) {
+    const std::string cgroup =
+        "9:name=systemd:/\n6:freezer:/slurm_vm/uid_1001/job_2\n5:devices:/\n"
+        "4:memory:/slurm_vm/uid_1001/job_2/step_0\n3:cpuset:/slurm_vm/uid_1001/job_2/step_0\n0::/\n";
+    const std::string mountinfo =
+        "30 25 0:26 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+        "32 25 0:28 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n";
+    EXPECT_EQ(step_cgroups_to_enter(cgroup, mountinfo, 2, "0"),
+              std::vector<std::string>{"/sys/fs/cgroup/freezer/slurm_vm/uid_1001/job_2/step_0"});
+    // Another job's cgroup, a job id that only ends the same, a named hierarchy: nothing.
+    EXPECT_TRUE(step_cgroups_to_enter(cgroup, mountinfo, 3, "0").empty());
+    EXPECT_TRUE(step_cgroups_to_enter("6:freezer:/slurm_vm/uid_1001/job_12\n", mountinfo, 2, "0").empty());
+    EXPECT_TRUE(step_cgroups_to_enter("1:name=x:/slurm_vm/uid_1001/job_2\n",
+                                      "40 25 0:30 / /sys/fs/cgroup/x rw - cgroup cgroup rw,name=x\n", 2, "0")
+                    .empty());
+    // A hierarchy not mounted whole (a bind of a sub-tree) is not written to.
+    EXPECT_TRUE(step_cgroups_to_enter(
+                    "6:freezer:/slurm_vm/uid_1001/job_2\n",
+                    "32 25 0:28 /slurm_vm /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n", 2, "0")
+                    .empty());
+}
+
 TEST(Host, StepShareFromTheFreezerWhereTheWholeStepIs) {
     const std::string cgroup =
         "4:memory:/slurm_vm/uid_1001/job_9/step_0/task_1\n3:cpuset:/slurm_vm/uid_1001/job_9/step_0\n"

@@ -36,6 +36,7 @@ public:
     void make_root_readonly() override { rec("make_root_readonly"); }
     void set_binding(const CpuBinding& b) override { rec("set_binding " + b.cpus); }
     void drop_bounding_set() override { rec("drop_bounding_set"); }
+    void verify_confined(const Identity& id) override { rec("verify_confined " + std::to_string(id.uid)); }
     void set_groups(const std::vector<gid_t>& g) override { rec("setgroups n=" + std::to_string(g.size())); }
     void set_resgid(gid_t g) override { rec("setresgid " + std::to_string(g)); }
     void set_resuid(uid_t u) override { rec("setresuid " + std::to_string(u)); }

@@ -158,3 +158,43 @@ TEST(ExecuteOrder, WithoutSharingNoRankLooksForAContainer) {
 
 }  // namespace
 }  // namespace socker::launcher
+
+namespace socker::launcher {
+namespace {
+
+// The SPANK task: built (or joined) as root, bounding set and no_new_privs before slurmstepd's
+// drop; never an identity change or an exec of its own (those are slurmstepd's).
+TEST(ExecuteOrder, TaskEntryBuildsThenConfinesAndNeverDropsOrExecs) {
+    RecordingSys sys;
+    enter_for_task(sample(), sys);
+    const auto& c = sys.calls;
+    EXPECT_LT(pos(c, "pivot_root"), pos(c, "drop_bounding_set"));
+    EXPECT_LT(pos(c, "make_root_readonly"), pos(c, "drop_bounding_set"));
+    EXPECT_LT(pos(c, "drop_bounding_set"), pos(c, "no_new_privs"));
+    EXPECT_LT(pos(c, "no_new_privs"), pos(c, "chdir /home/alice"));
+    for (const auto& call : c) {
+        EXPECT_NE(call.rfind("setres", 0), 0u) << call;
+        EXPECT_NE(call.rfind("setgroups", 0), 0u) << call;
+        EXPECT_NE(call.rfind("exec", 0), 0u) << call;
+        EXPECT_NE(call.rfind("set_binding", 0), 0u) << call;  // the user phase's, with Slurm's env
+    }
+}
+
+TEST(ExecuteOrder, TaskEntryFailureStopsBeforeConfinement) {
+    RecordingSys sys;
+    sys.fail_on = "pivot_root";
+    EXPECT_THROW(enter_for_task(sample(), sys), Error);
+    EXPECT_EQ(std::count(sys.calls.begin(), sys.calls.end(), "drop_bounding_set"), 0);
+}
+
+TEST(ExecuteOrder, TaskIdentityCheckReadsBackEverything) {
+    RecordingSys sys;
+    check_task_identity(sample().id, sys);
+    EXPECT_EQ(sys.calls, (std::vector<std::string>{"verify_dropped", "verify_confined 1001"}));
+    RecordingSys failing;
+    failing.fail_on = "verify_confined";
+    EXPECT_THROW(check_task_identity(sample().id, failing), Error);
+}
+
+}  // namespace
+}  // namespace socker::launcher
