@@ -28,7 +28,7 @@ PEERS = ["ch-run", "crun", "podman", "docker"]
 ROOT_LAUNCHERS = {"native (root)", "crun", "podman", "docker"}   # compared with native (root)
 
 MICRO_ORDER = ["latency", "bw", "bibw", "allreduce", "alltoall", "init"]
-LAUNCH_ORDER = ["native", "socker-mpi", "ch-run", "native (root)", "crun", "podman", "docker"]
+LAUNCH_ORDER = ["native", "socker-mpi", "spank", "ch-run", "native (root)", "crun", "podman", "docker"]
 INSTEP_CASES = ["no container", "first rank", "joining rank", "own container"]
 BIGGER_IS_BETTER = {"bw", "bibw"}
 
@@ -107,17 +107,22 @@ def r4(x):
 # --------------------------------------------------------------------------------------------
 # summaries (raw CSV -> summary CSV)
 
-def summarize_micro(raw):
-    """micro_raw rows -> one row per (benchmark, size): medians, ratio, spread."""
+def summarize_micro(raw, mode="socker-mpi"):
+    """micro_raw rows -> one row per (benchmark, size): medians, ratio `mode` / native, spread
+    (the socker_* columns are `mode`'s: socker-mpi, or spank for the SPANK plugin)."""
     groups = {}
     for r in raw:
+        if r["mode"] not in ("native", mode):
+            continue
         key = (r["benchmark"], int(r["size_bytes"]), r["unit"])
-        groups.setdefault(key, {"native": [], "socker-mpi": []})[r["mode"]].append(float(r["value"]))
+        groups.setdefault(key, {"native": [], mode: []})[r["mode"]].append(float(r["value"]))
+    if not any(g[mode] for g in groups.values()):
+        return []
     rows = []
     for (b, size, unit), g in sorted(groups.items(),
                                      key=lambda kv: (MICRO_ORDER.index(kv[0][0])
                                                      if kv[0][0] in MICRO_ORDER else 99, kv[0][1])):
-        n, s = g["native"], g["socker-mpi"]
+        n, s = g["native"], g[mode]
         mn, ms = med(n), med(s)
         rows.append({"benchmark": b, "size_bytes": size, "unit": unit,
                      "native_median": r4(mn), "socker_median": r4(ms), "ratio": r4(ratio(ms, mn)),
@@ -420,7 +425,7 @@ def evaluate(micro, hpl, launch, memory):
         res.append((f"socker-mpi step launch ≤ {T_LAUNCH}× native srun at {n} rank{'s' if n > 1 else ''}",
                     f"{fmt(q, 3)}× ({fmt(s)} vs {fmt(b)} ms)" if q else "–",
                     None if q is None else q <= T_LAUNCH))
-    alts = sorted({r["launcher"] for r in launch} - {"native", "native (root)", "socker-mpi"},
+    alts = sorted({r["launcher"] for r in launch} - {"native", "native (root)", "socker-mpi", "spank"},
                   key=lambda l: LAUNCH_ORDER.index(l) if l in LAUNCH_ORDER else 99)
     worse = []
     compared = 0
@@ -517,6 +522,24 @@ def evaluate13(instep, launch, mtc, mounts, skipped=None):
 PSI_NOISY = 15.0     # % of a run's wall time with a task waiting for a CPU (quiet node: 4-8 %)
 
 
+def evaluate14(micro_spank, launch):
+    """Issue 14 targets: the SPANK plugin launches steps as fast as the setuid launcher or
+    faster, and runs MPI at native speed."""
+    res = []
+    lg = {(r["launcher"], int(r["ranks"]), nodes_of(r)): num(r["median_ms"]) for r in launch}
+    for n in (1, 2, 64):
+        s, w, b = lg.get(("spank", n, 1)), lg.get(("socker-mpi", n, 1)), lg.get(("native", n, 1))
+        res.append((f"spank step launch ≤ socker-mpi's at {count_label(n)}",
+                    f"spank {fmt(s)} ms, socker-mpi {fmt(w)} ms, native {fmt(b)} ms"
+                    + (f" (spank/native {fmt(ratio(s, b), 3)})" if s and b else ""),
+                    None if s is None or w is None else s <= w * 1.02))
+    ms = {(r["benchmark"], int(r["size_bytes"])): num(r["ratio"]) for r in micro_spank}
+    lat, bw = ms.get(("latency", 8)), ms.get(("bw", 1 << 20))
+    res.append((f"spank latency ratio at 8 B ≤ {T_LAT8}", fmt(lat, 4), None if lat is None else lat <= T_LAT8))
+    res.append(("spank bandwidth ratio at 1 MiB ≥ 0.97", fmt(bw, 4), None if bw is None else bw >= 0.97))
+    return res
+
+
 def pressure_note(runs):
     """One paragraph on how quiet the node was during the MPI runs (runs.csv)."""
     xs = [(r, num(r["cpu_pressure_pct"])) for r in runs if num(r.get("cpu_pressure_pct")) is not None]
@@ -542,7 +565,7 @@ def pressure_note(runs):
 
 
 def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plots, runs=(),
-                   instep=(), mtc=(), mounts=()):
+                   instep=(), mtc=(), mounts=(), micro_spank=()):
     rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(path)))
     cfg = meta.get("config", {})
     L = []
@@ -568,6 +591,13 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
                                                           meta.get("skipped", {}))]
     add(_table(["target", "measured (median)", "verdict"], rows, ["---", "---", "---"]))
     add("")
+    if micro_spank or any(r["launcher"] == "spank" for r in launch):
+        add("## Targets (issue 14)\n")
+        add("The SPANK plugin (`srun --container-image=bench`): the launcher's pipeline run by "
+            "slurmstepd's task before its exec, no program in front of the rank.\n")
+        rows = [(t, m, _verdict(v)) for t, m, v in evaluate14(micro_spank, launch)]
+        add(_table(["target", "measured (median)", "verdict"], rows, ["---", "---", "---"]))
+        add("")
     add(pressure_note(runs).replace("(RUNS)", f"({rel}/runs.csv)"))
     rerun = meta.get("mpi_part_rerun")
     if rerun:  # the MPI part measured again on its own (mpi-benchmarks/run --skip-launch)
@@ -616,6 +646,21 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
                       ("collectives", "allreduce and alltoall"), ("ratio", "socker-mpi / native ratios")):
         if name in plots:
             add(f"![{cap}]({rel}/{name}.png)\n")
+
+    # ---- micro through the SPANK plugin
+    if micro_spank:
+        add("## MPI micro-benchmarks through the SPANK plugin: native vs `srun --container-image`\n")
+        add("The same `smpi-bench` sweep in the same allocation, a third mode interleaved with the two "
+            "above (`srun --mpi=pmix -n 2 --container-image=bench /opt/socker/smpi-bench ...`). Ratio = "
+            f"spank / native. Every size: [`micro_spank.csv`]({rel}/micro_spank.csv).\n")
+        rows = []
+        for b in ("latency", "bw", "bibw", "allreduce", "alltoall"):
+            for r in micro_spank:
+                if r["benchmark"] == b and int(r["size_bytes"]) in {8, 65536, 1 << 20, 4 << 20}:
+                    rows.append((b, size_label(r["size_bytes"]), fmt(num(r["native_median"])),
+                                 fmt(num(r["socker_median"])), fmt(num(r["ratio"]), 4)))
+        add(_table(["benchmark", "size", "native", "spank", "ratio"], rows))
+        add("")
 
     # ---- HPL and NetPIPE
     add("## HPL (Debian hpcc) and NetPIPE (Debian netpipe-openmpi)\n")

@@ -104,11 +104,15 @@ assert_eq "micro.csv header" \
 assert_eq "micro.csv rows (benchmark,size,unit)" "$expected" "$(tail -n +2 "$out/micro.csv" | cut -d, -f1-3)"
 bad=$(tail -n +2 "$out/micro.csv" | awk -F, '!($4 > 0 && $5 > 0 && $6 > 0 && $11 >= 2 && $12 >= 2)')
 assert_eq "micro.csv: positive medians and ratio, 2 runs a side, on every row" "" "$bad"
-assert_eq "micro_raw.csv: native and socker-mpi rows" "native socker-mpi" \
+assert_eq "micro_raw.csv: native, socker-mpi and spank (the SPANK plugin) rows" "native socker-mpi spank" \
   "$(tail -n +2 "$out/micro_raw.csv" | cut -d, -f2 | sort -u | xargs)"
+assert_eq "micro_spank.csv rows (benchmark,size,unit)" "$expected" "$(tail -n +2 "$out/micro_spank.csv" | cut -d, -f1-3)"
+bad=$(tail -n +2 "$out/micro_spank.csv" | awk -F, '!($4 > 0 && $5 > 0 && $6 > 0 && $11 >= 2 && $12 >= 2)')
+assert_eq "micro_spank.csv: positive medians and ratio, 2 runs a side, on every row" "" "$bad"
+assert_contains "RESULTS.md: the issue-14 targets" "$(cat "$out/RESULTS.md")" "## Targets (issue 14)"
 
 # runs.csv: every MPI run (2 micro sweeps, 1 HPL, 1 NetPIPE a side) with its wall time.
-assert_eq "runs.csv: phase,mode counts" "1 hpl,native|1 hpl,socker-mpi|2 micro,native|2 micro,socker-mpi|1 netpipe,native|1 netpipe,socker-mpi" \
+assert_eq "runs.csv: phase,mode counts" "1 hpl,native|1 hpl,socker-mpi|2 micro,native|2 micro,socker-mpi|2 micro,spank|1 netpipe,native|1 netpipe,socker-mpi" \
   "$(awk -F, 'NR > 1 && $4 == 1 && $5 > 0 { print $1 "," $3 }' "$out/runs.csv" | sort | uniq -c | awk '{ print $1 " " $2 }' | paste -sd'|')"
 # HPL: one passed run a side.
 assert_eq "hpl.csv: passed runs" "native,1 socker-mpi,1" \
@@ -129,7 +133,7 @@ launch_row() {  # launch_row LAUNCHER RANKS [NODES] -> "ok" when measured with a
   awk -F, -v l="$1" -v n="$2" -v k="${3:-1}" \
     '$1 == l && $2 == n && $11 == k && $3 >= 1 && $5 > 0 { print "ok" }' "$out/launch.csv"
 }
-for l in native socker-mpi; do
+for l in native socker-mpi spank; do
   for n in 1 2 16 64; do assert_eq "launch.csv: $l at $n ranks" ok "$(launch_row "$l" $n)"; done
 done
 peers=()
@@ -142,7 +146,7 @@ for l in "${peers[@]}"; do
 done
 multi_skip=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["skipped"].get("64 ranks on 4 nodes", ""))' "$out/meta.json")
 if [[ -z $multi_skip ]]; then
-  multi_l=(native socker-mpi)
+  multi_l=(native socker-mpi spank)
   [[ " ${peers[*]} " == *" ch-run "* ]] && multi_l+=(ch-run)
   for l in "${multi_l[@]}"; do
     assert_eq "launch.csv: $l at 64 ranks on 4 nodes" ok "$(launch_row "$l" 64 4)"
@@ -175,7 +179,7 @@ assert_eq "instep.csv: runs and a positive median on every row" "" "$bad"
 # MTC: every launcher with the quick profile's task count (20; podman and docker 4).
 assert_eq "mtc.csv header" "launcher,tasks,seconds,tasks_per_s,ratio_to_native" "$(head -n 1 "$out/mtc.csv")"
 expected=$(
-  echo "native,20"; echo "socker-mpi,20"
+  echo "native,20"; echo "socker-mpi,20"; echo "spank,20"
   [[ " ${peers[*]} " == *" ch-run "* ]] && echo "ch-run,20"
   if [[ ${#root_peers[@]} -gt 0 ]]; then
     echo "native (root),20"
@@ -194,6 +198,7 @@ assert_eq "mounts.csv header" \
   "$(head -n 1 "$out/mounts.csv")"
 mounts_row() { awk -F, -v l="$1" '$1 == l && $3 == 1 && $4 == 64 && $6 > 0 { print $5 }' "$out/mounts.csv"; }
 assert_eq "mounts.csv: socker-mpi, 64 ranks in 1 mount namespace" 1 "$(mounts_row socker-mpi)"
+assert_eq "mounts.csv: spank (the plugin), 64 ranks in 1 mount namespace" 1 "$(mounts_row spank)"
 for l in ch-run crun; do
   [[ " ${peers[*]} " == *" $l "* ]] || continue
   assert_eq "mounts.csv: $l, 64 ranks in 64 mount namespaces" 64 "$(mounts_row $l)"
@@ -204,6 +209,7 @@ done
 mem() { awk -F, -v l="$1" '$1 == l && $2 == 1 { print $3 }' "$out/memory.csv"; }
 assert_eq "memory.csv: native, 0 launcher processes" 0 "$(mem native)"
 assert_eq "memory.csv: socker-mpi, 0 launcher processes (exec in place)" 0 "$(mem socker-mpi)"
+assert_eq "memory.csv: spank, 0 launcher processes (slurmstepd execs the rank)" 0 "$(mem spank)"
 if [[ " ${peers[*]} " == *" crun "* ]]; then
   n=$(mem crun)
   if [[ -n $n && $n -ge 1 ]]; then pass "memory.csv: crun stays resident ($n process(es))"; else fail "memory.csv: crun row '$n'"; fi
@@ -221,7 +227,10 @@ for h in "## Targets (issue 7)" "## Targets (issue 13)" "## Machine and versions
 done
 targets=$(sed -n '/^## Targets (issue 7)/,/^## Targets (issue 13)/p' "$md" | grep -c -E '\| \*\*(met|not met)\*\* \|$')
 assert_eq "RESULTS.md: 7 issue-7 targets, each met or not met" 7 "$targets"
-t13=$(sed -n '/^## Targets (issue 13)/,/^## Machine/p' "$md")
+t13=$(sed -n '/^## Targets (issue 13)/,/^## Targets (issue 14)/p' "$md")
+t14=$(sed -n '/^## Targets (issue 14)/,/^## Machine/p' "$md")
+assert_eq "RESULTS.md: 5 issue-14 targets (the SPANK plugin), each met or not met" 5 \
+  "$(grep -c -E '\| \*\*(met|not met)\*\* \|$' <<<"$t14")"
 assert_eq "RESULTS.md: 11 issue-13 targets with a verdict" 11 \
   "$(grep -c -E '\| (\*\*(met|not met)\*\*|not measured) \|$' <<<"$t13")"
 # All measured in a quick run, but the 4-node row when the second cluster could not start.

@@ -187,6 +187,13 @@ assert_eq "without it (the default, as Pyxis): the command alone" "hi" "$out"
 out=$(me env PYXIS_CONTAINER_ENTRYPOINT=1 srun -n 1 --container-image=spank-entry echo hi 2>&1)
 assert_eq "PYXIS_CONTAINER_ENTRYPOINT=1" "entry: echo hi
 hi" "$out"
+# An image file: imported into the user's own store on first use (2 tasks, one import), as
+# `socker-mpi FILE` does; the audit record says store=user.
+chmod 0644 "$work/entry-image.tar"
+out=$(in_work srun -n 2 --container-image="$work/entry-image.tar" /bin/busybox echo from-file 2>&1); rc=$?
+assert_eq "--container-image=FILE: exit 0" "0" "$rc"
+assert_eq "... both tasks ran from the file's image" "2" "$(grep -c '^from-file$' <<<"$out")"
+assert_contains "... listed in the user's store" "$(as_user "$BIN" image ls --user 2>&1)" "sha256:"
 
 # ---------------------------------------------------------------- bad input
 out=$(me srun -n 1 --container-image=dem /bin/true 2>&1); rc=$?
@@ -215,6 +222,7 @@ sleep 0.3
 audit=$(tail -c +"$((auth_start + 1))" "$AUTH_LOG" 2>/dev/null)
 assert_contains "audit: a launch record from the plugin" "$audit" "decision=launch user=$U uid=$UID_U"
 assert_contains "audit: the refusal of the unknown image" "$audit" 'decision=refused'
+assert_contains "audit: the image file's launch, from the user's store" "$audit" 'store=user'
 
 # ---------------------------------------------------------------- nothing left behind
 sleep 0.5
