@@ -32,13 +32,19 @@ mode_t umask_of(const EnvMap& env) {
     return 022;
 }
 
+// The launcher's messages name its own options; the plugin's user gave --container-mounts.
+std::string in_plugin_words(std::string msg) {
+    for (size_t at; (at = msg.find("--bind ")) != std::string::npos;) msg.replace(at, 7, "--container-mounts ");
+    return msg;
+}
+
 // The launcher's error report: one line with the rank's prefix, the documented exit code.
 template <class F>
 std::optional<int> reported(const std::string& prefix, F&& body) {
     try {
         return body();
     } catch (const Error& e) {
-        std::fprintf(stderr, "%s%s\n", prefix.c_str(), e.what());
+        std::fprintf(stderr, "%s%s\n", prefix.c_str(), in_plugin_words(e.what()).c_str());
         return static_cast<int>(e.code());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%sinternal error: %s\n", prefix.c_str(), e.what());

@@ -223,6 +223,24 @@ void check_slurm(const Policy& pol, std::vector<Finding>& out) {
     const std::string tmpfs = host::parse_slurm_conf(text, host::short_hostname()).tmpfs;  // %n, %h expanded
     const bool tmpfs_ok = ::stat(tmpfs.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     for (auto& f : doctor::check_slurm_conf(path, text, pmix, tmpfs, tmpfs_ok)) out.push_back(std::move(f));
+
+    // The SPANK plugin: plugstack.conf and the files it includes.
+    std::vector<doctor::PlugstackFile> files;
+    const std::string stack = doctor::plugstack_path(path, text);
+    try {
+        files.push_back({stack, read_file(stack, 1u << 20, Exit::Config)});
+        for (const auto& pattern : doctor::plugstack_includes(files[0].text)) {
+            glob_t g{};
+            if (::glob(pattern.c_str(), 0, nullptr, &g) == 0)
+                for (size_t i = 0; i < g.gl_pathc; ++i)
+                    files.push_back({g.gl_pathv[i], read_file(g.gl_pathv[i], 1u << 20, Exit::Config)});
+            ::globfree(&g);
+        }
+    } catch (const Error&) {
+        // no plugstack.conf: no plugin configured (check_spank says so)
+    }
+    const std::string plugin = dir + "/spank_socker.so";
+    out.push_back(doctor::check_spank(files, plugin, ::stat(plugin.c_str(), &st) == 0 && S_ISREG(st.st_mode)));
 }
 
 void check_audit(const Policy& pol, std::vector<Finding>& out) {

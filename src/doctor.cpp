@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <sstream>
 
 #include "base/text.hpp"
 #include "src/host.hpp"
@@ -74,6 +75,61 @@ std::string slurm_plugin_dir(const std::string& text) {
     const auto s = slurm_settings(text);
     const auto it = s.find("plugindir");
     return it != s.end() ? it->second.substr(0, it->second.find(':')) : "/usr/lib/x86_64-linux-gnu/slurm-wlm";
+}
+
+std::string plugstack_path(const std::string& slurm_conf_path, const std::string& slurm_conf_text) {
+    const auto s = slurm_settings(slurm_conf_text);
+    if (const auto it = s.find("plugstackconfig"); it != s.end() && !it->second.empty()) return it->second;
+    const auto slash = slurm_conf_path.rfind('/');
+    return (slash == std::string::npos ? std::string(".") : slurm_conf_path.substr(0, slash)) + "/plugstack.conf";
+}
+
+namespace {
+
+// The words of plugstack.conf's non-comment lines: "required|optional PATH [ARGS]", "include GLOB".
+std::vector<std::vector<std::string>> plugstack_lines(const std::string& text) {
+    std::vector<std::vector<std::string>> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        line = line.substr(0, line.find('#'));
+        std::istringstream w(line);
+        std::vector<std::string> words;
+        for (std::string x; w >> x;) words.push_back(x);
+        if (!words.empty()) out.push_back(words);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::string> plugstack_includes(const std::string& text) {
+    std::vector<std::string> out;
+    for (const auto& w : plugstack_lines(text))
+        if (w.size() >= 2 && w[0] == "include") out.push_back(w[1]);
+    return out;
+}
+
+Finding check_spank(const std::vector<PlugstackFile>& files, const std::string& plugin, bool plugin_exists) {
+    const std::string base = plugin.substr(plugin.rfind('/') + 1);
+    for (const auto& f : files) {
+        for (const auto& w : plugstack_lines(f.text)) {
+            if (w.size() < 2 || (w[0] != "required" && w[0] != "optional")) continue;
+            if (w[1].substr(w[1].rfind('/') + 1) != base) continue;
+            if (!plugin_exists && w[1] == plugin)
+                return {Level::Fail, "spank", f.path + " names " + w[1] + ", which is not installed: every srun fails",
+                        "reinstall socker-mpi, or remove the line"};
+            if (w[0] == "optional")
+                return {Level::Fail, "spank",
+                        f.path + ": 'optional " + w[1] +
+                            "': a node that cannot load it would run --container-image tasks natively",
+                        "required " + w[1]};
+            return {Level::Ok, "spank", f.path + ": required " + w[1] + " (srun --container-image)", ""};
+        }
+    }
+    if (!plugin_exists) return {Level::Note, "spank", plugin + " not installed: no srun --container-image", ""};
+    return {Level::Note, "spank",
+            "the SPANK plugin is installed but not enabled: srun --container-image is not available",
+            "add 'required " + plugin + "' to " + (files.empty() ? std::string("plugstack.conf") : files[0].path)};
 }
 
 std::vector<Finding> check_slurm_conf(const std::string& path, const std::string& text,

@@ -42,6 +42,19 @@ std::vector<Finding> check_slurm_conf(const std::string& path, const std::string
 // The PluginDir slurm.conf names (Debian's default when none).
 std::string slurm_plugin_dir(const std::string& text);
 
+// The SPANK plugin (srun --container-image): where slurm.conf's PlugStackConfig (default:
+// plugstack.conf beside slurm.conf) puts the plugin stack, and its lines (the files it
+// includes too, as path and text). required: ok; optional: a failure (a node that cannot load
+// it runs container tasks natively); named but missing: a failure (every srun fails); no line:
+// a note (srun --container-image is not available).
+std::string plugstack_path(const std::string& slurm_conf_path, const std::string& slurm_conf_text);
+struct PlugstackFile {
+    std::string path, text;
+};
+Finding check_spank(const std::vector<PlugstackFile>& files, const std::string& plugin, bool plugin_exists);
+// The files an "include GLOB" line of plugstack.conf names (the globs, as written).
+std::vector<std::string> plugstack_includes(const std::string& text);
+
 // The device allow-list ("passed when present"): an entry matching something that is not a
 // character device is a failure (never passed: e.g. /dev/infiniband, a directory, for
 // /dev/infiniband/*); entries matching nothing are a note (no such hardware on this node).

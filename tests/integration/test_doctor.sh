@@ -24,6 +24,7 @@ assert_contains "1 ... Slurm's cgroup plugins checked" "$out" "ok    slurm     /
 assert_contains "1 ... the audit socket answers" "$out" "ok    audit     syslog at /dev/log answers"
 assert_contains "1 ... a real launch, as the user" "$out" "ok    launch    srun -n 1 $BIN $IMG: ran as uid $UID_U"
 assert_contains "1 ... kernel features probed" "$out" "ok    kernel    openat2 with RESOLVE_NO_MAGICLINKS"
+assert_contains "1 ... the SPANK plugin enabled (plugstack.conf)" "$out" "ok    spank     /etc/slurm/plugstack.conf: required /usr/lib/x86_64-linux-gnu/slurm-wlm/spank_socker.so"
 assert_not_contains "1 ... no FAIL line" "$out" "FAIL"
 [[ $rc -eq 0 ]] || printf '    | %s\n' "$out"
 # As root too (root's rights; the store's layers are root's).

@@ -112,6 +112,16 @@ out=$(me srun --mpi=pmix -n 1 --container-image="$IMG" sh -c 'echo "$PMIX_NAMESP
 assert_contains "pmix: Slurm's PMIx variables inside" "$out" "slurm.pmix."
 assert_contains "pmix: the server directory is bound" "$out" "server-dir-visible"
 
+# MPICH over Slurm's PMI2 (the PMI_FD socket slurmstepd passes must reach the application).
+if [[ -n $(as_user "$BIN" image ls 2>/dev/null | awk '$1 == "mpi-mpich"') ]]; then
+  out=$(me srun --mpi=pmi2 -n 2 --container-image=mpi-mpich /opt/bench/mpi-hello-ring --expect-ranks 2 2>&1); rc=$?
+  assert_eq "pmi2 + MPICH through the plugin: exit 0" "0" "$rc"
+  assert_contains "pmi2 + MPICH: RESULT" "$out" "RESULT ok ranks=2"
+  assert_contains "pmi2 + MPICH: the image's MPICH" "$out" "library=MPICH"
+else
+  echo "skip - $T: image mpi-mpich absent (examples/mpi-image.sh --mpi mpich --bench mpi-mpich): PMI2 not checked"
+fi
+
 # ---------------------------------------------------------------- sbatch
 cat > "$work/job.sh" <<'EOF'
 #!/bin/bash
@@ -202,7 +212,7 @@ assert_contains "... the launcher's message" "$out" "socker-mpi[rank 0]: image \
 assert_contains "... and its suggestion" "$out" "did you mean 'demo'?"
 out=$(me srun -n 1 --container-image=demo --container-mounts=/etc:/mnt/etc /bin/true 2>&1); rc=$?
 assert_eq "refused bind: 77" "77" "$rc"
-assert_contains "... says why" "$out" "/etc is outside the allowed bind sources"
+assert_contains "... says why, in the plugin's words" "$out" "refused \`--container-mounts /etc\`: /etc is outside the allowed bind sources"
 out=$(me srun -n 1 --container-workdir=/opt /bin/true 2>&1); rc=$?
 [[ $rc -ne 0 ]] && pass "an option without --container-image: srun refuses (rc $rc)" || fail "option without image ran"
 assert_contains "... and says so" "$out" "--container-* options need --container-image"
@@ -216,6 +226,32 @@ assert_eq "bad flag value in the environment: 64" "64" "$rc"
 assert_contains "... names the variable" "$out" "PYXIS_CONTAINER_MOUNT_HOME='maybe'"
 out=$(me srun -n 2 --container-image=/nonexistent/x.tar /bin/true 2>&1); rc=$?
 [[ $rc -ne 0 && $out == *"x.tar"* ]] && pass "a missing image file fails the step, naming it (rc $rc)" || fail "missing image file: rc $rc: $out"
+
+# Hostile values: refused by the launcher's own checks, nothing run by a shell.
+out=$(me srun -n 1 --container-image="$IMG" --container-mounts=/proc/self/root/etc:/x /bin/true 2>&1); rc=$?
+assert_eq "--container-mounts through a /proc magic link: 77" "77" "$rc"
+out=$(me srun -n 1 --container-image="$IMG" --container-mounts="$work/data:/etc" /bin/true 2>&1); rc=$?
+assert_eq "--container-mounts onto /etc: 77" "77" "$rc"
+out=$(me srun -n 1 '--container-image=demo;touch /tmp/spank-pwned' /bin/true 2>&1); rc=$?
+[[ $rc -ne 0 && ! -e /tmp/spank-pwned ]] && pass "an image name with a shell command: refused (rc $rc), nothing run" \
+  || fail "image name with a shell command: rc $rc, $(ls /tmp/spank-pwned 2>&1)"
+rm -f /tmp/spank-pwned
+out=$(me srun -n 1 --container-image="$IMG" '--container-workdir=/nonexistent;id' /bin/true 2>&1); rc=$?
+assert_eq "a working directory missing in the image: 74" "74" "$rc"
+assert_contains "... named" "$out" "/nonexistent;id"
+
+# Killed during set-up (scancel at random moments of a 4-task start): nothing left behind.
+for i in $(seq 8); do
+  me srun -n 4 -J spank-kill --container-image="$IMG" /bin/sleep 30 >/dev/null 2>&1 &
+  sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
+  scancel -u "$U" -n spank-kill 2>/dev/null
+  wait $! 2>/dev/null
+done
+sleep 1
+assert_eq "killed set-ups: host mount table unchanged" "$mounts_before" "$(mount_snapshot)"
+assert_eq "killed set-ups: no task left" "" "$(pgrep -u "$U" -x sleep || true)"
+assert_eq "killed set-ups: no staging mount on the host" "" \
+  "$(grep -E ' /var/lib/socker-mpi/mnt' /proc/self/mountinfo || true)"
 
 # ---------------------------------------------------------------- the audit record
 sleep 0.3

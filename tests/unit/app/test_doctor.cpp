@@ -88,3 +88,27 @@ TEST(Doctor, FormatAndKernelVersion) {
     EXPECT_FALSE(kernel_at_least("5.10.0-28-amd64", 5, 11));
     EXPECT_FALSE(kernel_at_least("garbage", 5, 11));
 }
+
+TEST(Doctor, SpankPluginLine) {
+    const std::string so = "/usr/lib/x86_64-linux-gnu/slurm-wlm/spank_socker.so";
+    EXPECT_EQ(plugstack_path("/etc/slurm/slurm.conf", "ClusterName=x\n"), "/etc/slurm/plugstack.conf");
+    EXPECT_EQ(plugstack_path("/etc/slurm/slurm.conf", "PlugStackConfig=/opt/ps.conf\n"), "/opt/ps.conf");
+    auto f = check_spank({{"/etc/slurm/plugstack.conf", "# stack\nrequired " + so + " config=/etc/x.conf\n"}}, so, true);
+    EXPECT_EQ(f.level, Level::Ok);
+    f = check_spank({{"/etc/slurm/plugstack.conf", "optional " + so + "\n"}}, so, true);
+    EXPECT_EQ(f.level, Level::Fail);
+    EXPECT_NE(f.fix.find("required"), std::string::npos);
+    f = check_spank({{"/etc/slurm/plugstack.conf", "required " + so + "\n"}}, so, false);
+    EXPECT_EQ(f.level, Level::Fail);
+    EXPECT_NE(f.what.find("every srun fails"), std::string::npos);
+    f = check_spank({{"/etc/slurm/plugstack.conf", "#required " + so + "\n"}}, so, true);
+    EXPECT_EQ(f.level, Level::Note);
+    EXPECT_NE(f.fix.find("required " + so), std::string::npos);
+    // In an included file.
+    f = check_spank({{"/etc/slurm/plugstack.conf", "include /etc/slurm/plugstack.conf.d/*.conf\n"},
+                     {"/etc/slurm/plugstack.conf.d/socker.conf", "required /opt/spank_socker.so\n"}},
+                    so, true);
+    EXPECT_EQ(f.level, Level::Ok);
+    EXPECT_EQ(plugstack_includes("include /a/*.conf\n  # include /b\nrequired x\n"),
+              std::vector<std::string>{"/a/*.conf"});
+}
