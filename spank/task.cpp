@@ -34,7 +34,8 @@ mode_t umask_of(const EnvMap& env) {
 
 // The launcher's messages name its own options; the plugin's user gave --container-mounts.
 std::string in_plugin_words(std::string msg) {
-    for (size_t at; (at = msg.find("--bind ")) != std::string::npos;) msg.replace(at, 7, "--container-mounts ");
+    for (size_t at; (at = msg.find("--bind ")) != std::string::npos;)
+        msg.replace(at, 7, "--container-mounts ");
     return msg;
 }
 

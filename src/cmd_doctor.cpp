@@ -240,7 +240,8 @@ void check_slurm(const Policy& pol, std::vector<Finding>& out) {
         // no plugstack.conf: no plugin configured (check_spank says so)
     }
     const std::string plugin = dir + "/spank_socker.so";
-    out.push_back(doctor::check_spank(files, plugin, ::stat(plugin.c_str(), &st) == 0 && S_ISREG(st.st_mode)));
+    out.push_back(
+        doctor::check_spank(files, plugin, ::stat(plugin.c_str(), &st) == 0 && S_ISREG(st.st_mode)));
 }
 
 void check_audit(const Policy& pol, std::vector<Finding>& out) {

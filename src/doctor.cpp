@@ -81,7 +81,8 @@ std::string plugstack_path(const std::string& slurm_conf_path, const std::string
     const auto s = slurm_settings(slurm_conf_text);
     if (const auto it = s.find("plugstackconfig"); it != s.end() && !it->second.empty()) return it->second;
     const auto slash = slurm_conf_path.rfind('/');
-    return (slash == std::string::npos ? std::string(".") : slurm_conf_path.substr(0, slash)) + "/plugstack.conf";
+    return (slash == std::string::npos ? std::string(".") : slurm_conf_path.substr(0, slash)) +
+           "/plugstack.conf";
 }
 
 namespace {
@@ -116,7 +117,8 @@ Finding check_spank(const std::vector<PlugstackFile>& files, const std::string& 
             if (w.size() < 2 || (w[0] != "required" && w[0] != "optional")) continue;
             if (w[1].substr(w[1].rfind('/') + 1) != base) continue;
             if (!plugin_exists && w[1] == plugin)
-                return {Level::Fail, "spank", f.path + " names " + w[1] + ", which is not installed: every srun fails",
+                return {Level::Fail, "spank",
+                        f.path + " names " + w[1] + ", which is not installed: every srun fails",
                         "reinstall socker-mpi, or remove the line"};
             if (w[0] == "optional")
                 return {Level::Fail, "spank",
@@ -126,10 +128,12 @@ Finding check_spank(const std::vector<PlugstackFile>& files, const std::string& 
             return {Level::Ok, "spank", f.path + ": required " + w[1] + " (srun --container-image)", ""};
         }
     }
-    if (!plugin_exists) return {Level::Note, "spank", plugin + " not installed: no srun --container-image", ""};
+    if (!plugin_exists)
+        return {Level::Note, "spank", plugin + " not installed: no srun --container-image", ""};
     return {Level::Note, "spank",
             "the SPANK plugin is installed but not enabled: srun --container-image is not available",
-            "add 'required " + plugin + "' to " + (files.empty() ? std::string("plugstack.conf") : files[0].path)};
+            "add 'required " + plugin + "' to " +
+                (files.empty() ? std::string("plugstack.conf") : files[0].path)};
 }
 
 std::vector<Finding> check_slurm_conf(const std::string& path, const std::string& text,

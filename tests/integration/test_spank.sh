@@ -241,7 +241,7 @@ assert_eq "a working directory missing in the image: 74" "74" "$rc"
 assert_contains "... named" "$out" "/nonexistent;id"
 
 # Killed during set-up (scancel at random moments of a 4-task start): nothing left behind.
-for i in $(seq 8); do
+for _ in $(seq 8); do
   me srun -n 4 -J spank-kill --container-image="$IMG" /bin/sleep 30 >/dev/null 2>&1 &
   sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
   scancel -u "$U" -n spank-kill 2>/dev/null

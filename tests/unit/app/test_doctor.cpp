@@ -93,7 +93,8 @@ TEST(Doctor, SpankPluginLine) {
     const std::string so = "/usr/lib/x86_64-linux-gnu/slurm-wlm/spank_socker.so";
     EXPECT_EQ(plugstack_path("/etc/slurm/slurm.conf", "ClusterName=x\n"), "/etc/slurm/plugstack.conf");
     EXPECT_EQ(plugstack_path("/etc/slurm/slurm.conf", "PlugStackConfig=/opt/ps.conf\n"), "/opt/ps.conf");
-    auto f = check_spank({{"/etc/slurm/plugstack.conf", "# stack\nrequired " + so + " config=/etc/x.conf\n"}}, so, true);
+    auto f = check_spank({{"/etc/slurm/plugstack.conf", "# stack\nrequired " + so + " config=/etc/x.conf\n"}},
+                         so, true);
     EXPECT_EQ(f.level, Level::Ok);
     f = check_spank({{"/etc/slurm/plugstack.conf", "optional " + so + "\n"}}, so, true);
     EXPECT_EQ(f.level, Level::Fail);
