@@ -127,6 +127,24 @@ unsigned collect_orphans(const Paths& p, bool wait) {
     return removed;
 }
 
+// Squashfs files no record names (a removed image's, a build another node's won): under the
+// store's lock, which a build holds from its rename to its record. A file a running container
+// has loop-mounted stays readable through the open loop device until that container ends.
+unsigned collect_squashfs(const Paths& p) {
+    const std::string dir = p.root + "/squashfs";
+    if (!exists_nofollow(dir)) return 0;
+    FileLock meta(p.meta_lock());
+    std::set<std::string> named;
+    for (const auto& r : Store(p.root).list())
+        if (!r.squashfs.empty()) named.insert(r.squashfs + ".sqfs");
+    unsigned n = 0;
+    for (const auto& name : dir_names(dir))
+        if (name.size() == 69 && name.compare(64, 5, ".sqfs") == 0 && !named.count(name) &&
+            ::unlink((dir + "/" + name).c_str()) == 0)
+            ++n;
+    return n;
+}
+
 }  // namespace gc
 
 using namespace gc;
@@ -137,6 +155,7 @@ GcResult collect_garbage(const std::string& store_root, const GcOptions& opt) {
     GcResult g;
     g.tmp_removed = sweep_tmp(p);
     g.layers_removed = collect_orphans(p, true);
+    g.squashfs_removed = collect_squashfs(p);
     std::set<std::string> used;
     for (const auto& r : Store(p.root).list()) used.insert(r.layers.begin(), r.layers.end());
     for (const auto& name : dir_names(p.root + "/layers"))
@@ -165,6 +184,7 @@ RemoveResult remove_image(const std::string& store_root, const ImageName& name, 
         }
     }
     if (rr.record_removed) {
+        collect_squashfs(p);
         const NodeGuard guard(p.node_lock, true);
         for (const auto& l : rec.layers) {
             const CollectOutcome o = collect_layer(p, l, true, &guard);

@@ -26,7 +26,8 @@ RemoveResult remove_image(const std::string& store_root, const ImageName& name, 
 struct GcResult {
     unsigned layers_removed = 0;
     unsigned tmp_removed = 0;
-    unsigned layers_in_use = 0;  // no image lists them, but running containers stack them
+    unsigned squashfs_removed = 0;  // squashfs files no image names
+    unsigned layers_in_use = 0;     // no image lists them, but running containers stack them
 };
 GcResult collect_garbage(const std::string& store_root, const GcOptions& opt = {});
 

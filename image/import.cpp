@@ -656,6 +656,7 @@ ImportResult import_image(const std::string& store_root, const ImportSource& src
             rec.names = old.names;
             if (rec.format == "rootfs") rec.created = old.created;  // the import time of the first copy
             if (rec.manifest_digest.empty()) rec.manifest_digest = old.manifest_digest;
+            rec.squashfs = old.squashfs;  // the same image (same id): its squashfs file is still it
         }
         // If the name pointed at another image, that image loses the name (and goes when it
         // has no name left).

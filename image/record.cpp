@@ -18,6 +18,7 @@ std::string record_to_json(const ImageRecord& r) {
               {"manifest_digest", r.manifest_digest},
               {"architecture", r.architecture},
               {"size", r.size},
+              {"squashfs", r.squashfs},
               {"config",
                {{"Env", r.config.env},
                 {"Entrypoint", r.config.entrypoint},
@@ -38,6 +39,9 @@ ImageRecord record_from_json(const std::string& text, const std::string& origin)
         r.format = j.value("format", "");
         r.manifest_digest = j.value("manifest_digest", "");
         r.architecture = j.value("architecture", "");
+        r.squashfs = j.value("squashfs", "");
+        if (!r.squashfs.empty() && !formats::is_sha256_hex(r.squashfs))
+            throw std::runtime_error("bad squashfs digest");
         r.size = j.value("size", 0ULL);
         const auto& c = j.at("config");
         r.config.env = c.value("Env", std::vector<std::string>{});

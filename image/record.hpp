@@ -29,6 +29,7 @@ struct ImageRecord {
     std::string manifest_digest;  // sha256 hex of the OCI manifest, when there was one
     std::string architecture;
     unsigned long long size = 0;  // bytes of file content in its layers
+    std::string squashfs;         // sha256 hex of its squashfs file (image/squashfs.hpp), "" = none
 };
 
 std::string record_to_json(const ImageRecord& r);

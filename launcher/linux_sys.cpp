@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/loop.h>
 #include <linux/nsfs.h>
 #include <linux/openat2.h>
 #include <sched.h>
@@ -35,6 +36,8 @@
 #include "base/fd.hpp"
 #include "base/file.hpp"
 #include "base/text.hpp"
+#include "image/digest.hpp"
+#include "image/squashfs.hpp"
 #include "launcher/mount_policy.hpp"
 #include "launcher/sharing.hpp"
 #include "launcher/user_process.hpp"
@@ -133,6 +136,86 @@ bool lock_within(int fd, int op, int seconds) {
     ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     ::sigaction(SIGALRM, &old_sa, nullptr);
     return rc == 0;
+}
+
+// The admin's squashfs file, verified: a root-owned regular file not writable by others, a sane
+// superblock, and a sha256 equal to its name -- hashed once per node and version of the file (a
+// stamp in `stamps` holds dev, inode, size, mtime and ctime of the file last verified; any
+// write changes the ctime, which nobody can set back). Anything else: a bad image (65), never
+// mounted. Returns the open file.
+Fd verified_squashfs(const ContainerSpec& spec) {
+    const std::string& path = spec.squashfs_file;
+    Fd f(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (f.get() < 0 || ::fstat(f.get(), &st) != 0) throw_errno("open", path, errno, Exit::BadImage);
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0)
+        throw Error(Exit::BadImage, "squashfs", path, 0, "not a root-owned file closed to others");
+    std::string head(96, '\0');
+    const ssize_t got = ::pread(f.get(), head.data(), head.size(), 0);
+    head.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    if (const std::string why =
+            image::squashfs_superblock_problem(head, static_cast<unsigned long long>(st.st_size));
+        !why.empty())
+        throw Error(Exit::BadImage, "squashfs", path, 0, "corrupted: " + why);
+    char key[160];
+    std::snprintf(key, sizeof key, "%lu %lu %lld %lld.%09ld %lld.%09ld\n",
+                  static_cast<unsigned long>(st.st_dev), static_cast<unsigned long>(st.st_ino),
+                  static_cast<long long>(st.st_size), static_cast<long long>(st.st_mtim.tv_sec),
+                  st.st_mtim.tv_nsec, static_cast<long long>(st.st_ctim.tv_sec), st.st_ctim.tv_nsec);
+    const std::string stamp = spec.squashfs_stamps + "/" + spec.squashfs_sha256;
+    try {
+        if (read_file(stamp, 4096) == key) return f;
+    } catch (const Error&) {
+        // not verified on this node yet (or the stamp is unreadable): hash it
+    }
+    image::Sha256 h;
+    std::vector<char> buf(1u << 20);
+    for (off_t off = 0;;) {
+        const ssize_t n = ::pread(f.get(), buf.data(), buf.size(), off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_errno("read", path, errno, Exit::BadImage);
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+        off += n;
+    }
+    if (const std::string got_sha = h.hex(); got_sha != spec.squashfs_sha256)
+        throw Error(Exit::BadImage, "squashfs", path, 0,
+                    "corrupted: its sha256 is " + got_sha.substr(0, 12) + ", the image names " +
+                        spec.squashfs_sha256.substr(0, 12));
+    // The stamp: root's, in the node-local state directory (best effort: without it, the next
+    // launch hashes again).
+    if (::mkdir(spec.squashfs_stamps.c_str(), 0700) == 0 || errno == EEXIST) {
+        const std::string tmp = stamp + ".tmp." + std::to_string(::getpid());
+        const Fd s(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+        const size_t len = std::strlen(key);
+        if (s.get() >= 0 && ::write(s.get(), key, len) == static_cast<ssize_t>(len))
+            ::rename(tmp.c_str(), stamp.c_str());
+        ::unlink(tmp.c_str());
+    }
+    return f;
+}
+
+// A free loop device bound read-only to `file`, with autoclear: it detaches by itself when its
+// last user goes (the mount, or this fd if the launch dies before mounting) -- no stale loop
+// device whatever kills the rank. Returns the open device and its path.
+std::pair<Fd, std::string> attach_loop(int file, const std::string& what) {
+    const Fd ctl(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+    if (ctl.get() < 0) throw_errno("open", "/dev/loop-control", errno);
+    for (int attempt = 0; attempt < 32; ++attempt) {
+        const int n = ::ioctl(ctl.get(), LOOP_CTL_GET_FREE);
+        if (n < 0) throw_errno("loop-control", "get a free loop device", errno);
+        const std::string dev = "/dev/loop" + std::to_string(n);
+        Fd d(::open(dev.c_str(), O_RDONLY | O_CLOEXEC));
+        if (d.get() < 0) throw_errno("open", dev, errno);
+        struct loop_config cfg {};
+        cfg.fd = static_cast<unsigned>(file);
+        cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+        std::snprintf(reinterpret_cast<char*>(cfg.info.lo_file_name), LO_NAME_SIZE, "%s", what.c_str());
+        if (::ioctl(d.get(), LOOP_CONFIGURE, &cfg) == 0) return {std::move(d), dev};
+        if (errno != EBUSY) throw_errno("loop configure", dev, errno);
+        // taken by someone else between GET_FREE and CONFIGURE: the next one
+    }
+    throw Error(Exit::Io, "loop device", what, EBUSY, "none free after 32 attempts");
 }
 
 // The pids listed in a cgroup directory's cgroup.procs.
@@ -307,7 +390,11 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
     const Identity* layer_owner = spec.layers_owned_by_user ? &spec.id : nullptr;
     std::vector<Fd> held;
     std::vector<std::string> lowers;
-    for (const auto& l : spec.layers) {
+    // A squashfs image: its one file, verified, on a loop device, mounted read-only as the only
+    // lower layer (below, once the staging tmpfs is there).
+    Fd squashfs;
+    if (!spec.squashfs_file.empty()) squashfs = verified_squashfs(spec);
+    for (const auto& l : squashfs.valid() ? std::vector<std::string>{} : spec.layers) {
         if (!layer_owner) {
             lowers.push_back(l);
             continue;
@@ -320,8 +407,17 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
     }
     if (::mount("socker-mpi", runtime_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0)
         throw_errno("mount tmpfs", runtime_dir, errno);
-    for (const char* d : {"/upper", "/work", "/root", "/files"})
+    for (const char* d : {"/upper", "/work", "/root", "/files", "/sqfs"})
         if (::mkdir((runtime_dir + d).c_str(), 0755) != 0) throw_errno("mkdir", runtime_dir + d, errno);
+    if (squashfs.valid()) {
+        // In this container's own mount namespace: the mount (and with it the loop device) goes
+        // when the container's last process does -- one per node and step, nothing to clean up.
+        const auto [loop, dev] = attach_loop(squashfs.get(), spec.squashfs_file);
+        const std::string at = runtime_dir + "/sqfs";
+        if (::mount(dev.c_str(), at.c_str(), "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
+            throw_errno("mount squashfs", spec.squashfs_file, errno, Exit::BadImage);
+        lowers = {at};
+    }
     std::string lower;
     for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
     std::string opts =

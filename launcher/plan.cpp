@@ -224,6 +224,9 @@ ContainerSpec make_spec(const LaunchPlan& in) {
     s.umask = in.umask;
     s.rootfs_source = image::overlay_source(in.image.layers);
     s.store_lock = in.store_lock;
+    s.squashfs_file = in.squashfs_file;
+    s.squashfs_sha256 = in.squashfs_sha256;
+    s.squashfs_stamps = in.squashfs_stamps;
 
     add_system_mounts(in, s.mounts);
     const std::optional<std::string> cwd = add_user_mounts(in, s.mounts);

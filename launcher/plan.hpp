@@ -38,7 +38,10 @@ struct LaunchPlan {
     std::vector<std::string> layer_dirs;  // lowest first
     bool user_store = false;              // the image is in the user's own store
     std::string store_lock;               // node-local lock of its store
-    std::string runtime_dir;              // staging mount point
+    std::string squashfs_file;            // its squashfs file ("" = launch from the layers)
+    std::string squashfs_sha256;
+    std::string squashfs_stamps;  // node-local: which squashfs files were verified
+    std::string runtime_dir;      // staging mount point
     // The command and its environment.
     std::vector<std::string> command;  // the user's; empty: the image's Entrypoint/Cmd
     EnvMap env;                        // the user's, after the admin's deny list

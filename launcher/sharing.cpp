@@ -36,6 +36,7 @@ std::string share_key(const ContainerSpec& s) {
     f.add(s.image_id);
     for (const auto& l : s.layers) f.add(l);
     f.add(s.layers_owned_by_user ? 1 : 0);
+    f.add(s.squashfs_sha256);
     f.add(s.runtime_dir);
     if (s.share) f.add(s.share->cgroup_dir), f.add(s.share->cgroup_line);  // this very step
     f.add(s.id.uid);

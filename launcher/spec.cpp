@@ -48,6 +48,7 @@ std::string to_json(const ContainerSpec& s) {
         {"image_id", s.image_id},
         {"layers", s.layers},
         {"layers_owned_by_user", s.layers_owned_by_user},
+        {"squashfs", s.squashfs_file},
         {"rootfs_source", s.rootfs_source},
         {"share_key", s.share_key},
         {"uid", s.id.uid},

@@ -89,6 +89,9 @@ struct ContainerSpec {
     // Node-local lock file held (shared) while the layers are opened and mounted; the store's
     // garbage collection holds it exclusively while it decides what is unused ("" = none).
     std::string store_lock;
+    // An admin-store image kept as one squashfs file (image/squashfs.hpp): the file, its sha256
+    // (its name), and the node-local directory of verification stamps. "" = the layers.
+    std::string squashfs_file, squashfs_sha256, squashfs_stamps;
     std::vector<MountOp> mounts;  // applied in this order, inside the new root
     std::vector<std::string> bind_allowed_prefixes;
     std::vector<std::string> denied_destinations;

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "image/squashfs.hpp"
 #include "image/store.hpp"
 #include "src/commands.hpp"
 #include "src/host.hpp"
@@ -39,6 +40,9 @@ int run_command(const ImageInspectRequest& r, const Invocation&) {
         layers.push_back(
             {{"DiffID", "sha256:" + l}, {"Size", store.layer_size(l)}, {"Dir", store.layer_dir(l)}});
     j["Layers"] = layers;
+    // The squashfs file (a squashfs admin store): its sha256 (its name) and path.
+    j["Squashfs"] = rec.squashfs;
+    if (!rec.squashfs.empty()) j["SquashfsFile"] = image::squashfs_path(img.store_root, rec.squashfs);
     std::cout << j.dump(2) << "\n";
     return 0;
 }

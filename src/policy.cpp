@@ -132,6 +132,10 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
         } else if (key == "runtime_dir") {
             if (v.empty() || v[0] != '/') bad(origin, line, "runtime_dir must be an absolute path");
             p.runtime_dir = v;
+        } else if (key == "store_format") {
+            if (v != "layers" && v != "squashfs")
+                bad(origin, line, "store_format must be layers or squashfs");
+            p.store_squashfs = v == "squashfs";
         } else if (key == "user_store") {
             p.user_store = parse_bool(origin, line, key, v);
         } else if (key == "import_admin_store") {

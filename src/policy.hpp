@@ -26,6 +26,9 @@ struct NodeSection {
 struct Policy {
     std::string image_store = "/var/lib/socker-mpi/images";  // admin store
     std::string runtime_dir = "/var/lib/socker-mpi/mnt";     // staging mount point (root-owned)
+    // How the admin store keeps images: layers (directories overlayfs stacks) or squashfs (one
+    // flattened file per image, loop-mounted read-only at launch; image/squashfs.hpp).
+    bool store_squashfs = false;
     bool user_store = true;  // users may keep (import, launch) images in ~/.local/share/socker-mpi
     std::string import_admin_store = "root";  // who may import into the admin store: root | users
     bool user_binds = true;

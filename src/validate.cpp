@@ -4,6 +4,7 @@
 
 #include "base/error.hpp"
 #include "base/text.hpp"
+#include "image/squashfs.hpp"
 #include "image/store.hpp"
 #include "launcher/mount_policy.hpp"
 #include "src/images.hpp"
@@ -157,6 +158,14 @@ launcher::LaunchPlan plan_launch(const ValidatedRequest& v, const ResolvedImage&
     const image::Store store(img.store_root);
     for (const auto& l : img.record.layers) p.layer_dirs.push_back(store.layer_dir(l));
     p.user_store = img.user_store;
+    // A squashfs admin store: the image's one file, when it has one (images imported before the
+    // store switched launch from their layers). Never for a user's store: no user-made
+    // filesystem image reaches the kernel's squashfs driver.
+    if (pol.store_squashfs && !img.user_store && !img.record.squashfs.empty()) {
+        p.squashfs_file = image::squashfs_path(img.store_root, img.record.squashfs);
+        p.squashfs_sha256 = img.record.squashfs;
+        p.squashfs_stamps = pol.state_dir + "/squashfs-verified";
+    }
     p.store_lock = store_lock;
     p.runtime_dir = pol.runtime_dir;
     p.command = v.command;

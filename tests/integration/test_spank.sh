@@ -17,6 +17,10 @@ in_work() { (cd "$work" && runuser -u "$U" -- env -i HOME="$HOME_U" USER="$U" LO
   PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$MARK" "$@"); }
 cleanup() {
   scancel -u "$U" -n spank-sigterm,spank-batch 2>/dev/null; rm -rf "$work"; socker_rm_entry_image
+  # the user-store image the file launch imported (it shares the busybox layer of other tests)
+  for n in $(as_user "$BIN" image ls --user 2>/dev/null | awk '$1 ~ /^file\/entry-image/ { print $1 ":" $2 }'); do
+    as_user "$BIN" image rm --user "$n" >/dev/null 2>&1
+  done
 }
 socker_rm_entry_image() { "$BIN" image rm spank-entry >/dev/null 2>&1 || true; }
 trap cleanup EXIT

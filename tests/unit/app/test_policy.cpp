@@ -33,6 +33,13 @@ TEST(Policy, ParsesKeysAndNodeSections) {
     EXPECT_EQ(p.node_sections[0].placement.origin, "t:7");
 }
 
+TEST(Policy, StoreFormat) {
+    EXPECT_FALSE(parse_policy("", "t").store_squashfs);
+    EXPECT_TRUE(parse_policy("store_format = squashfs\n", "t").store_squashfs);
+    EXPECT_FALSE(parse_policy("store_format = layers\n", "t").store_squashfs);
+    EXPECT_THROW(parse_policy("store_format = zfs\n", "t"), Error);
+}
+
 TEST(Policy, SlurmConfPerNode) {
     auto p = parse_policy(
         "slurm_conf = /etc/slurm/slurm.conf\n[node:n*]\nslurm_conf = /etc/slurm-multi/slurm.conf\n"
