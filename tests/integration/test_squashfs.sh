@@ -11,7 +11,7 @@ work=$(mktemp -d /tmp/socker-test-squashfs.XXXXXX); chmod 0755 "$work"
 cleanup() {
   scancel -u "$U" -n sq-hold,sq-kill 2>/dev/null
   admin_conf_restore
-  "$BIN" image rm $N:latest >/dev/null 2>&1
+  for t in latest a b; do "$BIN" image rm $N:$t >/dev/null 2>&1; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -137,6 +137,21 @@ assert_contains "... names the key" "$out" "store_format must be layers or squas
 admin_conf_set store_format squashfs
 "$BIN" image rm $N >/dev/null 2>&1
 assert_eq "image rm: its squashfs file goes too" "no" "$([[ -e $file ]] && echo yes || echo no)"
+
+# Two imports at once (as two nodes of a shared store would): both succeed, the record names a
+# complete file, gc leaves exactly the files records name.
+"$BIN" image import "$work/sq.tar" $N:a >/dev/null 2>&1 & ia=$!
+"$BIN" image import "$work/sq.tar" $N:b >/dev/null 2>&1 & ib=$!
+wait $ia; ra=$?; wait $ib; rb=$?
+assert_eq "two concurrent imports into the squashfs store: both exit 0" "0 0" "$ra $rb"
+sha=$("$BIN" image inspect $N:a | python3 -c 'import json,sys; print(json.load(sys.stdin)["Squashfs"])')
+assert_eq "... the record names a complete file" "$sha" "$(sha256sum "$STORE/squashfs/$sha.sqfs" 2>/dev/null | cut -c1-64)"
+"$BIN" image gc >/dev/null 2>&1
+unnamed=$(for f in "$STORE"/squashfs/*.sqfs; do b=$(basename "$f" .sqfs); grep -qs "\"$b\"" "$STORE"/images/*.json || echo "$b"; done)
+assert_eq "... after image gc every squashfs file is one a record names" "" "$unnamed"
+out=$(as_user srun -n 1 "$BIN" $N:b cat /opt/sq-marker 2>&1)
+assert_eq "... and it launches" "from the top layer" "$out"
+"$BIN" image rm $N:a >/dev/null 2>&1; "$BIN" image rm $N:b >/dev/null 2>&1
 
 sleep 0.3
 assert_eq "loop devices as before the test" "$loops_before" "$(losetup -a | wc -l)"
