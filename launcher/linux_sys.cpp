@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
@@ -193,6 +194,84 @@ Fd verified_squashfs(const ContainerSpec& spec) {
         ::unlink(tmp.c_str());
     }
     return f;
+}
+
+// Where every squashfs container keeps its image mount reachable (read-only, nosuid, nodev; the
+// same tree as its root's lower layer), so that the next step's container on the node can take
+// the same mount instead of a loop device of its own.
+constexpr const char* kImageMount = "/dev/.socker-mpi-image";
+constexpr unsigned long kSquashfsMagic = 0x73717368;
+
+// A clone of the mount at kImageMount in the mount namespace `ns` (open_tree clones only mounts
+// of the caller's own namespace: entered for the call, then ours again, and the working
+// directory put back). Invalid Fd: none there.
+Fd clone_in_namespace(int ns, int own_ns) {
+    const Fd cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (cwd.get() < 0 || ::setns(ns, CLONE_NEWNS) != 0) return Fd();
+    Fd tree(static_cast<int>(::open_tree(AT_FDCWD, kImageMount, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+    if (::setns(own_ns, CLONE_NEWNS) != 0 || ::fchdir(cwd.get()) != 0)
+        throw Error(Exit::Internal, "setns", "back to the container's namespace", errno);
+    return tree;
+}
+
+// The squashfs mount of a running container on this node that is this very file: a container
+// (any user's: the image is the admin's, read-only; its namespace made by root, owned by the
+// initial user namespace) with a mount at kImageMount, cloned, and kept only if it is a squashfs
+// filesystem on a loop device whose backing file is `file` (device and inode, from the loop
+// driver itself) -- whatever process it came from, it is the verified file -- made read-only,
+// nosuid, nodev again on our clone. Invalid Fd: none.
+Fd borrow_squashfs(int file) {
+    struct stat want {};
+    if (::fstat(file, &want) != 0) return Fd();
+    const Fd own(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
+    struct stat own_ns {
+    }, own_user{};
+    if (own.get() < 0 || ::fstat(own.get(), &own_ns) != 0 || ::stat("/proc/self/ns/user", &own_user) != 0)
+        return Fd();
+    std::vector<std::pair<dev_t, ino_t>> seen = {{own_ns.st_dev, own_ns.st_ino}};
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return Fd();
+    Fd found;
+    while (const dirent* e = ::readdir(proc)) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        const std::string base = std::string("/proc/") + e->d_name;
+        struct stat ns {};
+        if (::stat((base + "/ns/mnt").c_str(), &ns) != 0) continue;
+        if (std::find(seen.begin(), seen.end(), std::make_pair(ns.st_dev, ns.st_ino)) != seen.end()) continue;
+        seen.emplace_back(ns.st_dev, ns.st_ino);
+        std::string mi;
+        try {
+            mi = read_proc(base + "/mountinfo", 4u << 20);
+        } catch (const Error&) {
+            continue;
+        }
+        if (mi.find(std::string(" ") + kImageMount + " ") == std::string::npos) continue;
+        const Fd ns_fd(::open((base + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
+        if (ns_fd.get() < 0) continue;
+        const Fd owner(::ioctl(ns_fd.get(), NS_GET_USERNS));
+        struct stat owner_st {};
+        if (owner.get() < 0 || ::fstat(owner.get(), &owner_st) != 0 || owner_st.st_dev != own_user.st_dev ||
+            owner_st.st_ino != own_user.st_ino)
+            continue;
+        Fd tree = clone_in_namespace(ns_fd.get(), own.get());
+        if (tree.get() < 0) continue;
+        struct statfs sfs {};
+        struct stat st {};
+        if (::fstatfs(tree.get(), &sfs) != 0 || static_cast<unsigned long>(sfs.f_type) != kSquashfsMagic ||
+            ::fstat(tree.get(), &st) != 0 || major(st.st_dev) != 7)
+            continue;
+        const Fd loop(::open(("/dev/loop" + std::to_string(minor(st.st_dev))).c_str(), O_RDONLY | O_CLOEXEC));
+        struct loop_info64 info {};
+        if (loop.get() < 0 || ::ioctl(loop.get(), LOOP_GET_STATUS64, &info) != 0) continue;
+        if (info.lo_device != want.st_dev || info.lo_inode != want.st_ino) continue;
+        struct mount_attr attr {};
+        attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) continue;
+        found = std::move(tree);
+        break;
+    }
+    ::closedir(proc);
+    return found;
 }
 
 // A free loop device bound read-only to `file`, with autoclear: it detaches by itself when its
@@ -410,12 +489,23 @@ std::string LinuxSys::mount_rootfs(const ContainerSpec& spec) {
     for (const char* d : {"/upper", "/work", "/root", "/files", "/sqfs"})
         if (::mkdir((runtime_dir + d).c_str(), 0755) != 0) throw_errno("mkdir", runtime_dir + d, errno);
     if (squashfs.valid()) {
-        // In this container's own mount namespace: the mount (and with it the loop device) goes
-        // when the container's last process does -- one per node and step, nothing to clean up.
-        const auto [loop, dev] = attach_loop(squashfs.get(), spec.squashfs_file);
+        // The node's mount of this file, taken from a running container when there is one; else
+        // a loop device of our own. Either way the mount lives in the containers' namespaces
+        // only, and it (and the loop device) goes when the last of them does: one per node while
+        // any step uses it, none after, nothing to clean up.
         const std::string at = runtime_dir + "/sqfs";
-        if (::mount(dev.c_str(), at.c_str(), "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
-            throw_errno("mount squashfs", spec.squashfs_file, errno, Exit::BadImage);
+        if (Fd shared = borrow_squashfs(squashfs.get()); shared.valid()) {
+            const Fd dir(::open(at.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+            if (dir.get() < 0) throw_errno("open", at, errno);
+            attach(shared.get(), dir.get(), "the node's mount of " + spec.squashfs_file);
+        } else {
+            const auto [loop, dev] = attach_loop(squashfs.get(), spec.squashfs_file);
+            if (::mount(dev.c_str(), at.c_str(), "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
+                throw_errno("mount squashfs", spec.squashfs_file, errno, Exit::BadImage);
+        }
+        image_mount_ =
+            Fd(static_cast<int>(::open_tree(AT_FDCWD, at.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+        if (image_mount_.get() < 0) throw_errno("open_tree", at, errno);
         lowers = {at};
     }
     std::string lower;
@@ -639,6 +729,14 @@ void LinuxSys::apply_mount(const std::string& root, const MountOp& op, const Con
 }
 
 void LinuxSys::pivot_root(const std::string& new_root) {
+    if (image_mount_.valid()) {  // the squashfs mount, reachable for the next step's container
+        const std::string at = new_root + kImageMount;
+        if (::mkdir(at.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir", at, errno);
+        const Fd dir(::open(at.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (dir.get() < 0) throw_errno("open", at, errno);
+        attach(image_mount_.get(), dir.get(), kImageMount);
+        image_mount_ = Fd();
+    }
     root_fd_ = Fd();  // the mounts are made
     if (::chdir(new_root.c_str()) != 0) throw_errno("chdir", new_root, errno);
     if (::syscall(SYS_pivot_root, ".", ".") != 0) throw_errno("pivot_root", new_root, errno);

@@ -61,6 +61,7 @@ private:
     std::string staging_;            // runtime_dir
     std::set<dev_t> own_devs_;       // filesystems we mounted: mount points may be created there
     int file_counter_ = 0;
+    Fd image_mount_;  // a squashfs image's mount, to keep reachable in the container (pivot_root)
 };
 
 }  // namespace socker::launcher

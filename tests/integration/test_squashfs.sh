@@ -89,6 +89,16 @@ scancel -u "$U" -n sq-hold; wait $hold 2>/dev/null
 for _ in $(seq 50); do [[ -z $(losetup -n -j "$file") ]] && break; sleep 0.1; done
 assert_eq "after the step: no loop device left" "" "$(losetup -n -j "$file")"
 
+# A second step while the first runs (two steps of one allocation): the same mount, taken from
+# the running container -- still one loop device on the node; none once both ended.
+out=$(as_user salloc -Q -n 2 sh -c "srun --overlap -n 1 $BIN $N sleep 4 & sleep 1.5
+  srun --overlap -n 1 $BIN $N sh -c 'cat /opt/sq-marker; sleep 1.5' & sleep 0.8
+  echo loops=\$(/usr/sbin/losetup -n -j $file | wc -l); wait" 2>&1)
+assert_contains "two concurrent steps of the image: one loop device" "$out" "loops=1"
+assert_contains "... the second step runs from it" "$out" "from the top layer"
+for _ in $(seq 50); do [[ -z $(losetup -n -j "$file") ]] && break; sleep 0.1; done
+assert_eq "... none after both" "" "$(losetup -n -j "$file")"
+
 # Killed at random moments of a 4-rank set-up: no loop device, no mount left.
 for _ in $(seq 8); do
   as_user srun -n 4 -J sq-kill "$BIN" $N sleep 30 >/dev/null 2>&1 &
