@@ -19,6 +19,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
@@ -165,14 +166,7 @@ public:
     Importer(std::string root, const ImportOptions& opt) : p_{std::move(root), opt.node_lock}, opt_(opt) {
         prepare_store(p_);
         if (sweep_tmp(p_) > 0) collect_orphans(p_, false);  // what a killed import left
-        FileLock meta(p_.meta_lock());
-        std::string tmpl = p_.tmp() + "/import-XXXXXX";
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        if (!::mkdtemp(buf.data())) throw_errno("mkdtemp", p_.tmp(), errno);
-        work_ = buf.data();
-        work_fd_ = ::open(work_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (work_fd_ < 0 || ::flock(work_fd_, LOCK_EX | LOCK_NB) != 0) throw_errno("lock", work_, errno);
+        std::tie(work_, work_fd_) = make_work_dir(p_, "import-");
         ensure_dir(work_ + "/uses", 0700);
     }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <vector>
 
 #include "base/error.hpp"
 #include "base/file.hpp"
@@ -32,6 +33,22 @@ std::string read_store_file(const std::string& path) { return read_file(path, 64
 
 void ensure_dir(const std::string& p, mode_t mode) {
     if (::mkdir(p.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir", p, errno);
+}
+
+std::pair<std::string, int> make_work_dir(const Paths& p, const std::string& prefix) {
+    FileLock meta(p.meta_lock());
+    std::string tmpl = p.tmp() + "/" + prefix + "XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) throw_errno("mkdtemp", p.tmp(), errno);
+    std::string dir = buf.data();
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        if (fd >= 0) ::close(fd);
+        throw_errno("lock", dir, e);
+    }
+    return {dir, fd};
 }
 
 void write_atomically(const std::string& path, const std::string& content) {

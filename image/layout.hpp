@@ -111,6 +111,10 @@ bool exists_nofollow(const std::string& p);
 std::vector<std::string> dir_names(const std::string& dir);
 std::string random_suffix();
 std::string now_rfc3339();
+// A work dir <tmp>/<prefix>XXXXXX (prefix "import-..."), made under the store's lock and locked
+// (flock LOCK_EX) by the returned fd, the caller's to close: sweep_tmp() leaves it alone while
+// that lock is held. Returns its path and the fd.
+std::pair<std::string, int> make_work_dir(const Paths& p, const std::string& prefix);
 // Is the import owning work dir `dir` still running? It holds flock(LOCK_EX) on the dir.
 bool import_alive(const std::string& dir);
 

@@ -101,19 +101,8 @@ SquashfsResult build_squashfs(const std::string& root, const std::string& image_
     prepare_store(p);
     ensure_dir(root + "/squashfs", 0700);
     // A work dir like an import's ("import-" and flock'ed: another import's sweep leaves it alone).
-    std::string work;
-    Fd work_fd;
-    {
-        FileLock meta(p.meta_lock());
-        std::string tmpl = p.tmp() + "/import-sqfs-XXXXXX";
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        if (!::mkdtemp(buf.data())) throw_errno("mkdtemp", p.tmp(), errno);
-        work = buf.data();
-        work_fd = Fd(::open(work.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-        if (work_fd.get() < 0 || ::flock(work_fd.get(), LOCK_EX | LOCK_NB) != 0)
-            throw_errno("lock", work, errno);
-    }
+    const auto [work, fd] = make_work_dir(p, "import-sqfs-");
+    const Fd work_fd(fd);
     struct Cleanup {
         std::string dir;
         ~Cleanup() {

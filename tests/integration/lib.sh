@@ -27,6 +27,40 @@ assert_not_contains() {
   if [[ "$2" != *"$3"* ]]; then pass "$1"; else fail "$1: '$3' unexpectedly in output:"; echo "$2" | head -20 | sed 's/^/    | /'; fi; }
 # probe_value OUTPUT RANK KEY: the value the probe printed (first match).
 probe_value() { grep -m1 "^probe\[$2\] $3=" <<<"$1" | cut -d= -f2-; }
+# probe_step HOW: one allocation of 2 tasks; the probe natively, then as HOW (the words before the
+# probe's path: "$BIN $IMG" for the launcher, "--container-image=$IMG" for the SPANK plugin);
+# asserts what a rank in the container must share with the native one (identity, groups, CPUs,
+# every cgroup) and must not (the image's file, capabilities, no_new_privs, one step). The two
+# probes' outputs stay in PROBE_NATIVE and PROBE_CONT.
+probe_step() {
+  local out r ncg ccg
+  out=$(as_user salloc -Q -n 2 sh -c "srun -n 2 /usr/local/libexec/socker-mpi-test/probe | sed 's/^/native /'; \
+    srun -n 2 $1 /opt/socker/probe; echo STEPS_DONE" 2>&1)
+  PROBE_NATIVE=$(grep '^native ' <<<"$out" | sed 's/^native //')
+  PROBE_CONT=$(grep '^probe' <<<"$out")
+  local native=$PROBE_NATIVE cont=$PROBE_CONT
+  assert_contains "both steps ran" "$out" "STEPS_DONE"
+  for r in 0 1; do
+    assert_eq "rank $r uid" "$UID_U" "$(probe_value "$cont" $r uid)"
+    assert_eq "rank $r euid" "$UID_U" "$(probe_value "$cont" $r euid)"
+    assert_eq "rank $r gid" "$GID_U" "$(probe_value "$cont" $r gid)"
+    assert_eq "rank $r groups as native" "$(probe_value "$native" $r groups)" "$(probe_value "$cont" $r groups)"
+    assert_eq "rank $r file only in the image" "present" "$(probe_value "$cont" $r image_marker)"
+    assert_eq "rank $r no image marker natively" "absent" "$(probe_value "$native" $r image_marker)"
+    assert_eq "rank $r CapEff" "0000000000000000" "$(probe_value "$cont" $r CapEff)"
+    assert_eq "rank $r CapPrm" "0000000000000000" "$(probe_value "$cont" $r CapPrm)"
+    assert_eq "rank $r CapBnd" "0000000000000000" "$(probe_value "$cont" $r CapBnd)"
+    assert_eq "rank $r NoNewPrivs" "1" "$(probe_value "$cont" $r NoNewPrivs)"
+    assert_eq "rank $r Cpus_allowed_list as native" "$(probe_value "$native" $r Cpus_allowed_list)" \
+      "$(probe_value "$cont" $r Cpus_allowed_list)"
+    # cgroups: identical to the native rank's, for every controller, up to the step number.
+    ncg=$(grep "^probe\[$r\] cgroup=" <<<"$native" | sed -E 's/step_[0-9]+/step_S/' | sort)
+    ccg=$(grep "^probe\[$r\] cgroup=" <<<"$cont" | sed -E 's/step_[0-9]+/step_S/' | sort)
+    assert_eq "rank $r cgroups as native (all controllers)" "$ncg" "$ccg"
+    assert_contains "rank $r in the user's step cgroup" "$ccg" "/uid_$UID_U/job_"
+  done
+  assert_eq "container ranks share one step" "1" "$(grep -oE 'job_[0-9]+/step_[0-9]+' <<<"$cont" | sort -u | wc -l)"
+}
 mount_snapshot() { awk '{ $1=""; $2=""; print }' /proc/self/mountinfo | sort; }
 finish() {
   echo "$T: $PASSES passed, $FAILS failed"

@@ -5,32 +5,7 @@
 mounts_before=$(mount_snapshot)
 
 # Native and container probes of the same 2-rank layout, in one allocation.
-out=$(as_user salloc -Q -n 2 sh -c "srun -n 2 /usr/local/libexec/socker-mpi-test/probe | sed 's/^/native /'; \
-  srun -n 2 $BIN $IMG /opt/socker/probe; echo STEPS_DONE" 2>&1)
-native=$(grep '^native ' <<<"$out" | sed 's/^native //')
-cont=$(grep '^probe' <<<"$out")
-assert_contains "both steps ran" "$out" "STEPS_DONE"
-for r in 0 1; do
-  assert_eq "rank $r uid" "$UID_U" "$(probe_value "$cont" $r uid)"
-  assert_eq "rank $r euid" "$UID_U" "$(probe_value "$cont" $r euid)"
-  assert_eq "rank $r gid" "$GID_U" "$(probe_value "$cont" $r gid)"
-  assert_eq "rank $r groups as native" "$(probe_value "$native" $r groups)" "$(probe_value "$cont" $r groups)"
-  assert_eq "rank $r file only in the image" "present" "$(probe_value "$cont" $r image_marker)"
-  assert_eq "rank $r no image marker natively" "absent" "$(probe_value "$native" $r image_marker)"
-  assert_eq "rank $r CapEff" "0000000000000000" "$(probe_value "$cont" $r CapEff)"
-  assert_eq "rank $r CapPrm" "0000000000000000" "$(probe_value "$cont" $r CapPrm)"
-  assert_eq "rank $r CapBnd" "0000000000000000" "$(probe_value "$cont" $r CapBnd)"
-  assert_eq "rank $r NoNewPrivs" "1" "$(probe_value "$cont" $r NoNewPrivs)"
-  assert_eq "rank $r Cpus_allowed_list as native" "$(probe_value "$native" $r Cpus_allowed_list)" \
-    "$(probe_value "$cont" $r Cpus_allowed_list)"
-  # cgroups: identical to the native rank's, for every controller, up to the step number.
-  ncg=$(grep "^probe\[$r\] cgroup=" <<<"$native" | sed -E 's/step_[0-9]+/step_S/' | sort)
-  ccg=$(grep "^probe\[$r\] cgroup=" <<<"$cont" | sed -E 's/step_[0-9]+/step_S/' | sort)
-  assert_eq "rank $r cgroups as native (all controllers)" "$ncg" "$ccg"
-  assert_contains "rank $r in the user's step cgroup" "$ccg" "/uid_$UID_U/job_"
-done
-njobs=$(grep -oE 'job_[0-9]+/step_[0-9]+' <<<"$cont" | sort -u | wc -l)
-assert_eq "container ranks share one step" "1" "$njobs"
+probe_step "$BIN $IMG"
 
 # The demo command of the issue.
 out=$(as_user srun -n 2 "$BIN" "$IMG" /bin/sh -c 'id; cat /etc/os-release; cat /proc/self/cgroup' 2>&1)

@@ -32,29 +32,8 @@ assert_eq "plugstack.conf: one required line" "required $PLUGIN" "$(grep -v '^#'
 assert_contains "srun --help lists --container-image" "$(me srun --help 2>&1)" "--container-image=IMAGE"
 
 # ---------------------------------------------------------------- the skeleton, through the plugin
-out=$(me salloc -Q -n 2 sh -c "srun -n 2 $HOST_BIN/probe | sed 's/^/native /'; \
-  srun -n 2 --container-image=$IMG /opt/socker/probe; echo STEPS_DONE" 2>&1)
-native=$(grep '^native ' <<<"$out" | sed 's/^native //')
-cont=$(grep '^probe' <<<"$out")
-assert_contains "both steps ran" "$out" "STEPS_DONE"
-for r in 0 1; do
-  assert_eq "rank $r uid" "$UID_U" "$(probe_value "$cont" $r uid)"
-  assert_eq "rank $r euid" "$UID_U" "$(probe_value "$cont" $r euid)"
-  assert_eq "rank $r gid" "$GID_U" "$(probe_value "$cont" $r gid)"
-  assert_eq "rank $r groups as native" "$(probe_value "$native" $r groups)" "$(probe_value "$cont" $r groups)"
-  assert_eq "rank $r file only in the image" "present" "$(probe_value "$cont" $r image_marker)"
-  assert_eq "rank $r CapEff" "0000000000000000" "$(probe_value "$cont" $r CapEff)"
-  assert_eq "rank $r CapPrm" "0000000000000000" "$(probe_value "$cont" $r CapPrm)"
-  assert_eq "rank $r CapBnd (slurmstepd's drop leaves it full: the plugin empties it)" \
-    "0000000000000000" "$(probe_value "$cont" $r CapBnd)"
-  assert_eq "rank $r NoNewPrivs (the plugin sets it)" "1" "$(probe_value "$cont" $r NoNewPrivs)"
-  assert_eq "rank $r Cpus_allowed_list as native" "$(probe_value "$native" $r Cpus_allowed_list)" \
-    "$(probe_value "$cont" $r Cpus_allowed_list)"
-  ncg=$(grep "^probe\[$r\] cgroup=" <<<"$native" | sed -E 's/step_[0-9]+/step_S/' | sort)
-  ccg=$(grep "^probe\[$r\] cgroup=" <<<"$cont" | sed -E 's/step_[0-9]+/step_S/' | sort)
-  assert_eq "rank $r cgroups as native (all controllers)" "$ncg" "$ccg"
-  assert_contains "rank $r in the user's step cgroup" "$ccg" "/uid_$UID_U/job_"
-done
+probe_step "--container-image=$IMG"  # (lib.sh: CapBnd empty and NoNewPrivs set by the plugin)
+native=$PROBE_NATIVE
 assert_eq "native tasks keep their full bounding set (the plugin leaves them alone)" \
   "0" "$(grep -c 'CapBnd=0000000000000000' <<<"$native")"
 

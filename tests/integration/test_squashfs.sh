@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The squashfs admin store (store_format = squashfs): an image imported as one flattened,
-# read-only squashfs file beside its layers, loop-mounted once per node and step at launch --
-# entry for entry the tree the layers make, read-only/nosuid/nodev, one loop device for 16 ranks,
-# none left after the step or killed set-ups, a corrupted file refused with 65 and never mounted,
+# read-only squashfs file beside its layers, loop-mounted once per node while steps use it --
+# entry for entry the tree the layers make, read-only/nosuid/nodev, one loop device for 64 ranks
+# and for a second step, none left after the steps or killed set-ups, a corrupted file refused
+# with 65 and never mounted,
 # a user's squashfs file never given to the kernel. As the test user, on the real dev cluster.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/images_lib.sh"
@@ -77,14 +78,18 @@ assert_eq "... the image's files, whiteout and opaque dir applied" "2 2 2" \
   "$(grep -c '^from the top layer$' <<<"$out") $(grep -c '^replaced$' <<<"$out") $(grep -c '^no-motd$' <<<"$out")"
 out=$(as_user srun -n 1 --container-image=$N cat /opt/sq-marker 2>&1)
 assert_eq "... and through the SPANK plugin" "from the top layer" "$out"
-as_user srun -O -n 16 -J sq-hold "$BIN" $N sleep 20 >/dev/null 2>&1 & hold=$!
-for _ in $(seq 100); do [[ $(pgrep -u "$U" -x sleep | wc -l) -ge 16 ]] && break; sleep 0.1; done
-assert_eq "16 ranks on the node: one loop device for the file" "1" "$(losetup -n -j "$file" | wc -l)"
+as_user srun -O -n 64 -J sq-hold "$BIN" $N sleep 20 >/dev/null 2>&1 & hold=$!
+for _ in $(seq 200); do [[ $(pgrep -u "$U" -x sleep | wc -l) -ge 64 ]] && break; sleep 0.1; done
+assert_eq "64 ranks on the node: all running" "64" "$(pgrep -u "$U" -x sleep | wc -l)"
+assert_eq "... one loop device for the file" "1" "$(losetup -n -j "$file" | wc -l)"
 assert_eq "... read-only, autoclear" "1 1" "$(losetup -n -l -O RO,AUTOCLEAR -j "$file" | xargs)"
 rank=$(pgrep -u "$U" -x sleep | head -1)
 root_line=$(awk '$5 == "/" { l = $0 } END { print l }' "/proc/$rank/mountinfo")
 assert_contains "... the rank's root: the overlay on the squashfs mount, read-only, nosuid, nodev" "$root_line" " / / ro,nosuid,nodev"
 assert_contains "... lower layer the squashfs mount" "$root_line" "lowerdir=/var/lib/socker-mpi/mnt/sqfs,"
+img_line=$(awk '$5 == "/dev/.socker-mpi-image"' "/proc/$rank/mountinfo")
+assert_contains "... the squashfs mount itself: read-only, nosuid, nodev" "$img_line" " /dev/.socker-mpi-image ro,nosuid,nodev"
+assert_contains "... squashfs on the loop device" "$img_line" " - squashfs /dev/loop"
 scancel -u "$U" -n sq-hold; wait $hold 2>/dev/null
 for _ in $(seq 50); do [[ -z $(losetup -n -j "$file") ]] && break; sleep 0.1; done
 assert_eq "after the step: no loop device left" "" "$(losetup -n -j "$file")"
