@@ -100,6 +100,10 @@ std::vector<std::string> environment_names(const OptionInfo& o) {
 }
 
 ContainerOptions with_environment(ContainerOptions o, const EnvMap& env) {
+    // Without an image (command line or environment) the other variables are not even read: a
+    // stray one in a profile must not touch a native srun.
+    if (!o.image && !env_get(env, "SOCKER_CONTAINER_IMAGE") && !env_get(env, "PYXIS_CONTAINER_IMAGE"))
+        return o;
     for (const auto& info : option_table()) {
         for (const auto& var : environment_names(info)) {
             const auto v = env_get(env, var);

@@ -47,7 +47,8 @@ void set_option(ContainerOptions& o, Opt opt, const char* value);
 // The environment's value for an option the command line did not give: SOCKER_CONTAINER_<NAME>,
 // else Pyxis's PYXIS_CONTAINER_<NAME> (NAME: the option's name upper-cased, '-' -> '_'; the
 // --no- forms have none: PYXIS_CONTAINER_MOUNT_HOME=0). Flags take 1|0|yes|no|true|false.
-// A malformed flag value is a usage error (64) naming the variable.
+// A malformed flag value is a usage error (64) naming the variable. Without an image on the
+// command line or in the environment, nothing else is read (the task runs natively).
 ContainerOptions with_environment(ContainerOptions cmdline, const EnvMap& env);
 std::vector<std::string> environment_names(const OptionInfo& o);  // for the docs and --help
 

@@ -207,6 +207,8 @@ assert_eq "bad --container-mounts: 64" "64" "$rc"
 out=$(me env PYXIS_CONTAINER_MOUNT_HOME=maybe srun -n 1 --container-image="$IMG" /bin/true 2>&1); rc=$?
 assert_eq "bad flag value in the environment: 64" "64" "$rc"
 assert_contains "... names the variable" "$out" "PYXIS_CONTAINER_MOUNT_HOME='maybe'"
+out=$(me env PYXIS_CONTAINER_MOUNT_HOME=maybe PYXIS_CONTAINER_WORKDIR=/opt srun -n 1 cat /proc/self/status 2>&1); rc=$?
+assert_eq "... without an image the variables are ignored: a native srun runs untouched" "0" "$rc"
 out=$(me srun -n 2 --container-image=/nonexistent/x.tar /bin/true 2>&1); rc=$?
 [[ $rc -ne 0 && $out == *"x.tar"* ]] && pass "a missing image file fails the step, naming it (rc $rc)" || fail "missing image file: rc $rc: $out"
 

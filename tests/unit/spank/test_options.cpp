@@ -41,8 +41,18 @@ TEST(SpankOptions, CommandLineWinsThenSockerThenPyxisVariables) {
     o = with_environment(given({{Opt::Image, "cli"}, {Opt::MountHome, nullptr}}), env);
     EXPECT_EQ(o.image, "cli");
     EXPECT_EQ(o.mount_home, true);
-    EXPECT_THROW(with_environment({}, {{"PYXIS_CONTAINER_ENTRYPOINT", "maybe"}}), Error);
-    EXPECT_EQ(with_environment({}, {{"SOCKER_CONTAINER_DRY_RUN", "yes"}}).dry_run, true);
+    EXPECT_THROW(
+        with_environment({}, {{"PYXIS_CONTAINER_IMAGE", "x"}, {"PYXIS_CONTAINER_ENTRYPOINT", "maybe"}}),
+        Error);
+    EXPECT_EQ(
+        with_environment({}, {{"SOCKER_CONTAINER_IMAGE", "x"}, {"SOCKER_CONTAINER_DRY_RUN", "yes"}}).dry_run,
+        true);
+    // No image anywhere: the other variables are not read (a native srun stays untouched).
+    ContainerOptions none;
+    EXPECT_NO_THROW(none = with_environment(
+                        {}, {{"PYXIS_CONTAINER_ENTRYPOINT", "maybe"}, {"PYXIS_CONTAINER_WORKDIR", "/x"}}));
+    EXPECT_FALSE(none.entrypoint);
+    EXPECT_FALSE(none.workdir);
 }
 
 TEST(SpankOptions, RequestFromTheOptions) {
