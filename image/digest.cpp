@@ -1,6 +1,10 @@
 #include "image/digest.hpp"
 
 #include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
 
 #include "base/error.hpp"
 
@@ -34,6 +38,20 @@ std::string Sha256::hex() {
 std::string sha256_hex(const std::string& data) {
     Sha256 h;
     h.update(data.data(), data.size());
+    return h.hex();
+}
+
+std::string sha256_of_fd(int fd, const std::string& what, Exit code) {
+    Sha256 h;
+    std::vector<char> buf(1u << 20);
+    for (off_t off = 0;;) {
+        const ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_errno("read", what, errno, code);
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+        off += n;
+    }
     return h.hex();
 }
 

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "base/error.hpp"
+
 namespace socker::image {
 
 class Sha256 {
@@ -20,5 +22,8 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 std::string sha256_hex(const std::string& data);
+// The sha256 of a whole file from its start (pread: the fd's offset is left alone). A read
+// error: Error(`code`) naming `what`.
+std::string sha256_of_fd(int fd, const std::string& what, Exit code = Exit::Io);
 
 }  // namespace socker::image

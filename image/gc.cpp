@@ -8,6 +8,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "base/file.hpp"
 #include "image/formats.hpp"
 #include "image/gc_detail.hpp"
 #include "image/store.hpp"

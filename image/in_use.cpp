@@ -64,8 +64,9 @@ unsigned InUse::containers_using(const std::vector<std::string>& layer_ids) cons
     return n;
 }
 
-InUse containers_in_use(const std::string& proc) {
-    InUse u;
+void for_each_mount_namespace(
+    const std::string& proc,
+    const std::function<bool(const std::string& pid, const std::string& mountinfo)>& visit) {
     std::set<std::string> seen;  // mount namespaces already read
     std::error_code ec;
     for (fs::directory_iterator it(proc, ec), end; !ec && it != end; it.increment(ec)) {
@@ -80,8 +81,16 @@ InUse containers_in_use(const std::string& proc) {
         } catch (const Error&) {
             continue;  // gone, or not ours to read
         }
-        for (auto& c : overlays_in_mountinfo(text)) u.containers.push_back(std::move(c));
+        if (!visit(pid, text)) return;
     }
+}
+
+InUse containers_in_use(const std::string& proc) {
+    InUse u;
+    for_each_mount_namespace(proc, [&](const std::string&, const std::string& text) {
+        for (auto& c : overlays_in_mountinfo(text)) u.containers.push_back(std::move(c));
+        return true;
+    });
     return u;
 }
 

@@ -1,6 +1,7 @@
 // Which layers the containers running on this node stack.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,12 @@ bool layer_used(const InUse& u, const std::string& diff_id);
 // Scans /proc/*/mountinfo, one read per mount namespace (those of processes the caller may
 // inspect: root sees all, a user their own).
 InUse containers_in_use(const std::string& proc = "/proc");
+// The walk behind it: `visit(pid, mountinfo)` once per mount namespace under `proc` (its first
+// process listed; a namespace whose mountinfo the caller may not read is skipped), until `visit`
+// returns false.
+void for_each_mount_namespace(
+    const std::string& proc,
+    const std::function<bool(const std::string& pid, const std::string& mountinfo)>& visit);
 // Parses one mountinfo text: the layer prefixes of each socker-mpi overlay in it.
 std::vector<std::vector<std::string>> overlays_in_mountinfo(const std::string& mountinfo);
 // The node-local lock file of a store (node-local: the store may be shared between nodes).

@@ -51,34 +51,6 @@ std::pair<std::string, int> make_work_dir(const Paths& p, const std::string& pre
     return {dir, fd};
 }
 
-void write_atomically(const std::string& path, const std::string& content) {
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) throw_errno("create", tmp, errno);
-    size_t off = 0;
-    while (off < content.size()) {
-        ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            throw_errno("write", path, e);
-        }
-        off += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        throw_errno("write", path, e);
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        throw_errno("rename", path, e);
-    }
-}
-
 std::optional<std::string> read_hex_file(const std::string& path) {
     std::ifstream in(path);
     std::string s;

@@ -101,8 +101,6 @@ private:
 void ensure_dir(const std::string& p, mode_t mode);
 // Creates the store's directories (0755; layers/, tmp/, locks/ 0700, tightened if wider).
 void prepare_store(const Paths& p);
-// Write to <path>.tmp.<pid>, fsync, rename: readers see the old content or the new, whole.
-void write_atomically(const std::string& path, const std::string& content);
 // The first line of a file, if it is 64 lowercase hex digits.
 std::optional<std::string> read_hex_file(const std::string& path);
 // A store file read into memory (records, layer info): a missing or unreadable one is a bad image.

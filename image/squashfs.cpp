@@ -15,6 +15,7 @@
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
+#include "base/file.hpp"
 #include "image/digest.hpp"
 #include "image/layout.hpp"
 #include "image/record.hpp"
@@ -35,20 +36,6 @@ unsigned long long le(std::string_view b, size_t at, size_t n) {
     for (size_t i = 0; i < n; ++i)
         v |= static_cast<unsigned long long>(static_cast<unsigned char>(b[at + i])) << (8 * i);
     return v;
-}
-
-std::string sha256_of_fd(int fd, const std::string& what) {
-    Sha256 h;
-    std::vector<char> buf(1u << 20);
-    for (off_t off = 0;;) {
-        const ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_errno("read", what, errno);
-        if (n == 0) break;
-        h.update(buf.data(), static_cast<size_t>(n));
-        off += n;
-    }
-    return h.hex();
 }
 
 // The child: a private mount namespace, the layers stacked read-only at `mnt` (an empty lowest

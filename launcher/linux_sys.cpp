@@ -38,6 +38,7 @@
 #include "base/file.hpp"
 #include "base/text.hpp"
 #include "image/digest.hpp"
+#include "image/in_use.hpp"
 #include "image/squashfs.hpp"
 #include "launcher/mount_policy.hpp"
 #include "launcher/sharing.hpp"
@@ -169,29 +170,19 @@ Fd verified_squashfs(const ContainerSpec& spec) {
     } catch (const Error&) {
         // not verified on this node yet (or the stamp is unreadable): hash it
     }
-    image::Sha256 h;
-    std::vector<char> buf(1u << 20);
-    for (off_t off = 0;;) {
-        const ssize_t n = ::pread(f.get(), buf.data(), buf.size(), off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_errno("read", path, errno, Exit::BadImage);
-        if (n == 0) break;
-        h.update(buf.data(), static_cast<size_t>(n));
-        off += n;
-    }
-    if (const std::string got_sha = h.hex(); got_sha != spec.squashfs_sha256)
+    if (const std::string got_sha = image::sha256_of_fd(f.get(), path, Exit::BadImage);
+        got_sha != spec.squashfs_sha256)
         throw Error(Exit::BadImage, "squashfs", path, 0,
                     "corrupted: its sha256 is " + got_sha.substr(0, 12) + ", the image names " +
                         spec.squashfs_sha256.substr(0, 12));
     // The stamp: root's, in the node-local state directory (best effort: without it, the next
     // launch hashes again).
     if (::mkdir(spec.squashfs_stamps.c_str(), 0700) == 0 || errno == EEXIST) {
-        const std::string tmp = stamp + ".tmp." + std::to_string(::getpid());
-        const Fd s(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-        const size_t len = std::strlen(key);
-        if (s.get() >= 0 && ::write(s.get(), key, len) == static_cast<ssize_t>(len))
-            ::rename(tmp.c_str(), stamp.c_str());
-        ::unlink(tmp.c_str());
+        try {
+            write_atomically(stamp, key, 0600);
+        } catch (const Error&) {
+            // no stamp: the next launch hashes again
+        }
     }
     return f;
 }
@@ -224,53 +215,34 @@ Fd borrow_squashfs(int file) {
     struct stat want {};
     if (::fstat(file, &want) != 0) return Fd();
     const Fd own(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
-    struct stat own_ns {
-    }, own_user{};
-    if (own.get() < 0 || ::fstat(own.get(), &own_ns) != 0 || ::stat("/proc/self/ns/user", &own_user) != 0)
-        return Fd();
-    std::vector<std::pair<dev_t, ino_t>> seen = {{own_ns.st_dev, own_ns.st_ino}};
-    DIR* proc = ::opendir("/proc");
-    if (!proc) return Fd();
+    struct stat own_user {};
+    if (own.get() < 0 || ::stat("/proc/self/ns/user", &own_user) != 0) return Fd();
     Fd found;
-    while (const dirent* e = ::readdir(proc)) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        const std::string base = std::string("/proc/") + e->d_name;
-        struct stat ns {};
-        if (::stat((base + "/ns/mnt").c_str(), &ns) != 0) continue;
-        if (std::find(seen.begin(), seen.end(), std::make_pair(ns.st_dev, ns.st_ino)) != seen.end()) continue;
-        seen.emplace_back(ns.st_dev, ns.st_ino);
-        std::string mi;
-        try {
-            mi = read_proc(base + "/mountinfo", 4u << 20);
-        } catch (const Error&) {
-            continue;
-        }
-        if (mi.find(std::string(" ") + kImageMount + " ") == std::string::npos) continue;
-        const Fd ns_fd(::open((base + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
-        if (ns_fd.get() < 0) continue;
+    image::for_each_mount_namespace("/proc", [&](const std::string& pid, const std::string& mi) {
+        if (mi.find(std::string(" ") + kImageMount + " ") == std::string::npos) return true;
+        const Fd ns_fd(::open(("/proc/" + pid + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
+        if (ns_fd.get() < 0) return true;
         const Fd owner(::ioctl(ns_fd.get(), NS_GET_USERNS));
         struct stat owner_st {};
-        if (owner.get() < 0 || ::fstat(owner.get(), &owner_st) != 0 || owner_st.st_dev != own_user.st_dev ||
-            owner_st.st_ino != own_user.st_ino)
-            continue;
+        if (owner.get() < 0 || ::fstat(owner.get(), &owner_st) != 0 || !same_inode(owner_st, own_user))
+            return true;
         Fd tree = clone_in_namespace(ns_fd.get(), own.get());
-        if (tree.get() < 0) continue;
+        if (tree.get() < 0) return true;
         struct statfs sfs {};
         struct stat st {};
         if (::fstatfs(tree.get(), &sfs) != 0 || static_cast<unsigned long>(sfs.f_type) != kSquashfsMagic ||
             ::fstat(tree.get(), &st) != 0 || major(st.st_dev) != 7)
-            continue;
+            return true;
         const Fd loop(::open(("/dev/loop" + std::to_string(minor(st.st_dev))).c_str(), O_RDONLY | O_CLOEXEC));
         struct loop_info64 info {};
-        if (loop.get() < 0 || ::ioctl(loop.get(), LOOP_GET_STATUS64, &info) != 0) continue;
-        if (info.lo_device != want.st_dev || info.lo_inode != want.st_ino) continue;
+        if (loop.get() < 0 || ::ioctl(loop.get(), LOOP_GET_STATUS64, &info) != 0) return true;
+        if (info.lo_device != want.st_dev || info.lo_inode != want.st_ino) return true;
         struct mount_attr attr {};
         attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) continue;
+        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) return true;
         found = std::move(tree);
-        break;
-    }
-    ::closedir(proc);
+        return false;
+    });
     return found;
 }
 
