@@ -57,39 +57,49 @@ bool ContainerOptions::any_but_image() const {
     return mounts || workdir || env || bind_policy || mount_home || entrypoint || dry_run;
 }
 
-void set_option(ContainerOptions& o, Opt opt, const char* value) {
-    const std::string v = value ? value : "";
+namespace {
+
+// Where each option goes: a string field, or a flag field and the value the option gives it.
+std::optional<std::string>* text_field(ContainerOptions& o, Opt opt) {
     switch (opt) {
         case Opt::Image:
-            o.image = v;
-            break;
+            return &o.image;
         case Opt::Mounts:
-            o.mounts = v;
-            break;
+            return &o.mounts;
         case Opt::Workdir:
-            o.workdir = v;
-            break;
+            return &o.workdir;
         case Opt::Env:
-            o.env = v;
-            break;
+            return &o.env;
         case Opt::BindPolicy:
-            o.bind_policy = v;
-            break;
+            return &o.bind_policy;
+        default:
+            return nullptr;
+    }
+}
+std::pair<std::optional<bool>*, bool> flag_field(ContainerOptions& o, Opt opt) {
+    switch (opt) {
         case Opt::MountHome:
-            o.mount_home = true;
-            break;
+            return {&o.mount_home, true};
         case Opt::NoMountHome:
-            o.mount_home = false;
-            break;
+            return {&o.mount_home, false};
         case Opt::Entrypoint:
-            o.entrypoint = true;
-            break;
+            return {&o.entrypoint, true};
         case Opt::NoEntrypoint:
-            o.entrypoint = false;
-            break;
+            return {&o.entrypoint, false};
         case Opt::DryRun:
-            o.dry_run = true;
-            break;
+            return {&o.dry_run, true};
+        default:
+            return {nullptr, false};
+    }
+}
+
+}  // namespace
+
+void set_option(ContainerOptions& o, Opt opt, const char* value) {
+    if (auto* f = text_field(o, opt)) {
+        *f = value ? value : "";
+    } else if (auto [flag, on] = flag_field(o, opt); flag) {
+        *flag = on;
     }
 }
 
@@ -108,33 +118,10 @@ ContainerOptions with_environment(ContainerOptions o, const EnvMap& env) {
         for (const auto& var : environment_names(info)) {
             const auto v = env_get(env, var);
             if (!v) continue;
-            switch (info.opt) {
-                case Opt::Image:
-                    if (!o.image) o.image = *v;
-                    break;
-                case Opt::Mounts:
-                    if (!o.mounts) o.mounts = *v;
-                    break;
-                case Opt::Workdir:
-                    if (!o.workdir) o.workdir = *v;
-                    break;
-                case Opt::Env:
-                    if (!o.env) o.env = *v;
-                    break;
-                case Opt::BindPolicy:
-                    if (!o.bind_policy) o.bind_policy = *v;
-                    break;
-                case Opt::MountHome:
-                    if (!o.mount_home) o.mount_home = flag_value(var, *v);
-                    break;
-                case Opt::Entrypoint:
-                    if (!o.entrypoint) o.entrypoint = flag_value(var, *v);
-                    break;
-                case Opt::DryRun:
-                    if (!o.dry_run) o.dry_run = flag_value(var, *v);
-                    break;
-                default:
-                    break;
+            if (auto* f = text_field(o, info.opt)) {
+                if (!*f) *f = *v;
+            } else if (auto [flag, on] = flag_field(o, info.opt); flag && !*flag) {
+                *flag = flag_value(var, *v);
             }
         }
     }

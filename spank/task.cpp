@@ -82,12 +82,7 @@ std::optional<int> task_privileged(const TaskInput& in) {
         }
         launch.audit_launch();
         launcher::LinuxSys sys;
-        try {
-            launcher::enter_for_task(launch.spec(), sys);
-        } catch (const Error& e) {
-            launch.audit_failure(e);
-            throw;
-        }
+        launch.audited([&] { launcher::enter_for_task(launch.spec(), sys); });
         g_task = st.release();
         return std::nullopt;
     });

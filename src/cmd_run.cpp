@@ -21,12 +21,8 @@ int run_command(const RunRequest& r, const Invocation& inv) {
     }
     launch.audit_launch();
     launcher::LinuxSys sys;
-    try {
-        launcher::execute(launch.spec(), sys);
-    } catch (const Error& e) {
-        launch.audit_failure(e);
-        throw;
-    }
+    launch.audited([&] { launcher::execute(launch.spec(), sys); });
+    throw Error(Exit::Internal, "exec", launch.spec().argv.at(0), 0, "returned");  // execute never returns
 }
 
 }  // namespace socker

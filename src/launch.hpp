@@ -48,6 +48,16 @@ public:
     // The launch record (refused, 77, when the admin requires it and it cannot be written).
     void audit_launch();
     void audit_failure(const Error& e);
+    // Runs the side-effect stage (execute, enter_for_task): a failure is audited, then rethrown.
+    template <class F>
+    void audited(F&& step) {
+        try {
+            step();
+        } catch (const Error& e) {
+            audit_failure(e);
+            throw;
+        }
+    }
 
     const Policy& policy() const { return pol_; }
     const pmi::LaunchContext& context() const { return ctx_; }
