@@ -19,9 +19,9 @@ struct VersionNeed {
 
 struct ElfInfo {
     bool is64 = false;
-    unsigned machine = 0;                 // e_machine (62 = x86-64)
-    std::string soname;                   // DT_SONAME ("" = none)
-    std::vector<std::string> needed;      // DT_NEEDED, in order
+    unsigned machine = 0;             // e_machine (62 = x86-64)
+    std::string soname;               // DT_SONAME ("" = none)
+    std::vector<std::string> needed;  // DT_NEEDED, in order
     std::vector<VersionNeed> version_needs;
     std::vector<std::string> version_defs;  // .gnu.version_d names (the first, the file's own
                                             // base name entry, included), file order

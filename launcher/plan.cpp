@@ -230,6 +230,9 @@ ContainerSpec make_spec(const LaunchPlan& in) {
 
     add_system_mounts(in, s.mounts);
     const std::optional<std::string> cwd = add_user_mounts(in, s.mounts);
+    s.mounts.insert(s.mounts.end(), in.mpi_mounts.begin(), in.mpi_mounts.end());
+    s.mpi = in.mpi;
+    s.mpi_libraries = in.mpi_libraries;
 
     // The container is complete: its key (what another rank's must equal to be joined) goes into
     // the overlay's source, where the other ranks of the step find it (launcher/sharing.hpp).

@@ -67,6 +67,11 @@ struct LaunchPlan {
     // One container per node for the ranks of this step (validate(): the admin allows it and
     // the rank is in a Slurm step); none: this rank builds its own.
     std::optional<Share> share;
+    // Host MPI injection (src/mpi.hpp): the section's name ("" = none), its mounts (after every
+    // other one) and each library's decision.
+    std::string mpi;
+    std::vector<MountOp> mpi_mounts;
+    std::vector<InjectedLibrary> mpi_libraries;
 };
 
 ContainerSpec make_spec(const LaunchPlan& plan);

@@ -65,6 +65,18 @@ std::string to_json(const ContainerSpec& s) {
                         {"mems", s.binding->mems},
                         {"membind", topology::to_string(s.binding->membind)}};
     if (s.keep_fd) j["keep_fd"] = *s.keep_fd;
+    if (!s.mpi.empty()) {
+        ordered_json libs = ordered_json::array();
+        for (const auto& l : s.mpi_libraries)
+            libs.push_back({{"soname", l.soname},
+                            {"host_path", l.host_path},
+                            {"host_version", l.host_version},
+                            {"image_path", l.image_path},
+                            {"image_version", l.image_version},
+                            {"decision", l.decision},
+                            {"reason", l.reason}});
+        j["mpi"] = {{"name", s.mpi}, {"libraries", libs}};
+    }
     if (s.share)
         j["share"] = {{"cgroup_dir", s.share->cgroup_dir},
                       {"cgroup_line", s.share->cgroup_line},

@@ -69,6 +69,15 @@ struct Share {
     bool tasks_below = false;  // the ranks sit in task_N directories below cgroup_dir
 };
 
+// Host MPI injection (docs/mpi.md): one library's decision, for --dry-run and -v.
+struct InjectedLibrary {
+    std::string soname;
+    std::string host_path, host_version;    // the host's file (its real path)
+    std::string image_path, image_version;  // the image's file it replaces ("" = added)
+    std::string decision;                   // "replace", "add", "replace (dependency)", ...
+    std::string reason;
+};
+
 struct ContainerSpec {
     std::string image_ref;
     std::string image_id;
@@ -103,6 +112,10 @@ struct ContainerSpec {
     std::optional<CpuBinding> binding;
     std::optional<int> keep_fd;  // PMI_FD of a PMI2 launch
     mode_t umask = 022;          // the caller's umask, restored before exec
+    // Host MPI injection: the admin's MPI section injected ("" = none) and each library's decision
+    // (the mounts themselves are in `mounts`).
+    std::string mpi;
+    std::vector<InjectedLibrary> mpi_libraries;
 };
 
 std::string to_json(const ContainerSpec& spec);  // for --dry-run

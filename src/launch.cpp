@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "src/images.hpp"
+#include "src/mpi.hpp"
 #include "src/stores.hpp"
 
 namespace socker {
@@ -58,7 +59,14 @@ void Launch::audit_launch() {
 void Launch::prepare() {
     const RunRequest& r = in_.request;
     try {
-        const host::HostFacts host = host::gather(pol_, in_.id, ctx_, probe_);
+        // The host MPI asked for (or the admin's default on this node): its devices join the
+        // allow-list (still intersected with the step's devices cgroup).
+        mpi_ = mpi_for(pol_, r.mpi,
+                       ctx_.step && !ctx_.step->node.empty() ? ctx_.step->node : host::short_hostname());
+        Policy gather_pol = pol_;
+        if (mpi_)
+            gather_pol.devices.insert(gather_pol.devices.end(), mpi_->devices.begin(), mpi_->devices.end());
+        const host::HostFacts host = host::gather(gather_pol, in_.id, ctx_, probe_);
         hostname_ = host.hostname;
         if (in_.slurm_task && ctx_.step && !env_.count("PMIX_SERVER_TMPDIR"))
             if (auto dir = host::slurm_pmix_server_dir(host.slurm, *ctx_.step))
@@ -80,11 +88,31 @@ void Launch::prepare() {
         }
         plan_ =
             plan_launch(v_, img, host, rb, pol_, in_.umask, host::ensure_store_lock(pol_, img.store_root));
+        if (mpi_) inject_mpi();
         spec_ = launcher::make_spec(plan_);
     } catch (const Error& e) {
         audit_failure(e);
         throw;
     }
+}
+
+void Launch::inject_mpi() {
+    const std::vector<mpi::HostLibrary> host_libs = mpi::read_host_libraries(*mpi_);
+    std::vector<std::string> names;
+    for (const auto& h : host_libs) names.push_back(mpi::library_name(h.soname));
+    const mpi::ImageLibraries img = mpi::scan_image(launcher::make_spec(plan_), names);
+    mpi::Injection inj = mpi::plan_injection(*mpi_, host_libs, img, v_.image);
+    for (const auto& w : inj.warnings) std::fprintf(stderr, "%swarning: %s\n", in_.prefix.c_str(), w.c_str());
+    if (in_.request.verbose)
+        for (const auto& l : inj.libraries)
+            say(in_.prefix,
+                {"mpi: " + l.decision + " " + l.soname + ": host " + l.host_path + " " + l.host_version +
+                 (l.image_path.empty() ? "" : ", image " + l.image_path + " " + l.image_version) + " (" +
+                 l.reason + ")"});
+    plan_.mpi = mpi_->name;
+    plan_.mpi_mounts = std::move(inj.mounts);
+    plan_.mpi_libraries = std::move(inj.libraries);
+    plan_.env_set.insert(plan_.env_set.begin(), inj.env.begin(), inj.env.end());
 }
 
 TaskFinish finish_in_task(const Launch& launch, const EnvMap& env_now) {

@@ -78,6 +78,8 @@ private:
     launcher::LaunchPlan plan_;
     launcher::ContainerSpec spec_;
     std::string hostname_;
+    const MpiSection* mpi_ = nullptr;  // the host MPI to inject (nullptr = none)
+    void inject_mpi();
     std::string record(const std::string& decision, const std::string& reason,
                        const std::vector<std::string>& argv);
 };

@@ -61,6 +61,46 @@ std::string absolute_path(const std::string& origin, int line, const std::string
     return v;
 }
 
+void set_mpi_key(MpiSection& m, const std::string& key, const std::string& v, const std::string& origin,
+                 int line) {
+    if (key == "libraries") {
+        m.libraries = absolute_paths(origin, line, key, v);
+    } else if (key == "dependencies") {
+        m.dependencies = absolute_paths(origin, line, key, v);
+    } else if (key == "binds") {
+        m.binds = comma_list(v);
+        for (const auto& b : m.binds) {
+            const auto colon = b.find(':');
+            const std::string src = b.substr(0, colon),
+                              dst = colon == std::string::npos ? src : b.substr(colon + 1);
+            if (src.empty() || src[0] != '/' || dst.empty() || dst[0] != '/' ||
+                dst.find(':') != std::string::npos)
+                bad(origin, line, "binds: '" + b + "' is not SRC[:DST] with absolute paths");
+        }
+    } else if (key == "devices") {
+        m.devices = absolute_paths(origin, line, key, v);
+    } else if (key == "env") {
+        m.env = comma_list(v);
+        for (const auto& kv : m.env)
+            if (kv.find('=') == std::string::npos || kv[0] == '=')
+                bad(origin, line, "env: '" + kv + "' is not KEY=VALUE");
+    } else if (key == "abi") {
+        auto l = launcher::abi::parse_level(v);
+        if (!l) bad(origin, line, "abi wants major, full or strict, got '" + v + "'");
+        m.abi = *l;
+    } else if (key == "glibc") {
+        if (v != "refuse" && v != "inject")
+            bad(origin, line, "glibc wants refuse or inject, got '" + v + "'");
+        m.glibc_inject = v == "inject";
+    } else if (key == "glibc_libraries") {
+        m.glibc_libraries = absolute_paths(origin, line, key, v);
+    } else {
+        bad(origin, line,
+            "unknown key '" + key + "' in [mpi" + (m.name == "default" ? std::string() : ":" + m.name) +
+                "] (libraries, dependencies, binds, devices, env, abi, glibc, glibc_libraries)");
+    }
+}
+
 }  // namespace
 
 const std::vector<std::string>& builtin_denied_destinations() {
@@ -77,6 +117,27 @@ std::string slurm_conf_for(const Policy& p, const std::string& node) {
         if (!ns.slurm_conf.empty() && ::fnmatch(ns.placement.pattern.c_str(), node.c_str(), 0) == 0)
             conf = ns.slurm_conf;
     return conf;
+}
+
+const MpiSection* mpi_for(const Policy& p, const std::optional<std::string>& asked, const std::string& node) {
+    std::string name = p.mpi;
+    for (const auto& ns : p.node_sections)
+        if (!ns.mpi.empty() && ::fnmatch(ns.placement.pattern.c_str(), node.c_str(), 0) == 0) name = ns.mpi;
+    if (asked) name = *asked;
+    if (name == "none") return nullptr;
+    std::vector<std::string> names;
+    for (const auto& m : p.mpi_sections) {
+        if (m.name == name) return &m;
+        names.push_back(m.name);
+    }
+    std::string msg = name == "default" ? "--mpi: the admin offers no host MPI ([mpi] section)"
+                                        : "--mpi=" + name + ": the admin offers no host MPI of that name";
+    msg += names.empty() ? " on this node" : " (offered: " + [&] {
+        std::string l;
+        for (const auto& n : names) l += (l.empty() ? "" : ", ") + (n == "default" ? "--mpi" : "--mpi=" + n);
+        return l;
+    }() + ", or --mpi=none)";
+    throw_usage(msg);
 }
 
 std::vector<topology::NodeDefaults> Policy::placement_sections() const {
@@ -97,6 +158,9 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
     std::string raw;
     int line = 0;
     NodeSection* section = nullptr;
+    MpiSection* mpi = nullptr;
+    std::vector<std::pair<std::string, int>> mpi_refs;  // names used by `mpi` keys, checked at the end
+    std::vector<int> mpi_lines;                         // each [mpi...] header's line
     while (std::getline(in, raw)) {
         ++line;
         std::string s = trim(raw);
@@ -104,8 +168,28 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
         if (s.front() == '[') {
             if (s.back() != ']') bad(origin, line, "unterminated section header");
             std::string name = trim(s.substr(1, s.size() - 2));
+            if (name == "mpi" || name.rfind("mpi:", 0) == 0) {
+                MpiSection m;
+                m.name = name == "mpi" ? "default" : trim(name.substr(4));
+                if (m.name.empty() || m.name == "none" ||
+                    m.name.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+                        std::string::npos)
+                    bad(origin, line,
+                        "[" + name + "]: an MPI's name is letters, digits, '_', '.', '-' (not none)");
+                for (const auto& other : p.mpi_sections)
+                    if (other.name == m.name) bad(origin, line, "[" + name + "] given twice");
+                m.origin = origin + ":" + std::to_string(line);
+                p.mpi_sections.push_back(m);
+                mpi_lines.push_back(line);
+                mpi = &p.mpi_sections.back();
+                section = nullptr;
+                continue;
+            }
+            mpi = nullptr;
             if (name.rfind("node:", 0) != 0 || trim(name.substr(5)).empty())
-                bad(origin, line, "unknown section '" + name + "' (expected [node:GLOB])");
+                bad(origin, line,
+                    "unknown section '" + name + "' (expected [node:GLOB], [mpi] or [mpi:NAME])");
             NodeSection ns;
             ns.placement.pattern = trim(name.substr(5));
             ns.placement.origin = origin + ":" + std::to_string(line);
@@ -116,6 +200,16 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
         auto eq = s.find('=');
         if (eq == std::string::npos) bad(origin, line, "expected 'key = value'");
         std::string key = trim(s.substr(0, eq)), v = trim(s.substr(eq + 1));
+        if (mpi) {
+            set_mpi_key(*mpi, key, v, origin, line);
+            continue;
+        }
+        if (key == "mpi") {
+            if (v.empty()) bad(origin, line, "mpi wants none, default or the NAME of an [mpi:NAME] section");
+            (section ? section->mpi : p.mpi) = v;
+            mpi_refs.emplace_back(v, line);
+            continue;
+        }
         if (section && key == "slurm_conf") {
             if (v.empty() || v[0] != '/') bad(origin, line, "slurm_conf must be an absolute path");
             section->slurm_conf = v;
@@ -192,6 +286,21 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             bad(origin, line, "unknown key '" + key + "'");
         }
     }
+    for (const auto& [name, at] : mpi_refs) {
+        if (name == "none") continue;
+        bool found = false;
+        for (const auto& m : p.mpi_sections) found = found || m.name == name;
+        if (!found)
+            bad(origin, at,
+                "mpi = " + name + ": no " +
+                    (name == "default" ? std::string("[mpi]") : "[mpi:" + name + "]") + " section");
+    }
+    for (size_t i = 0; i < p.mpi_sections.size(); ++i)
+        if (p.mpi_sections[i].libraries.empty())
+            bad(origin, mpi_lines[i],
+                "[mpi" +
+                    (p.mpi_sections[i].name == "default" ? std::string() : ":" + p.mpi_sections[i].name) +
+                    "] lists no libraries");
     return p;
 }
 

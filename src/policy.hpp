@@ -5,9 +5,11 @@
 // in the installed file, etc/socker-mpi.conf.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "launcher/abi.hpp"
 #include "topology/options.hpp"
 
 #ifndef SOCKER_DEFAULT_SLURM_CONF
@@ -21,6 +23,29 @@ enum class LogDest { Syslog, None, Stderr };
 struct NodeSection {
     topology::NodeDefaults placement;  // pattern (fnmatch glob on the node name) and defaults
     std::string slurm_conf;            // this node's slurm.conf ("" = the global one)
+    std::string mpi;                   // this node's default host MPI ("" = the global one)
+};
+
+// A host MPI the admin offers for injection (docs/mpi.md): [mpi] (named "default") or
+// [mpi:NAME]. Every path is the admin's, on the host (trusted).
+struct MpiSection {
+    std::string name;
+    std::string origin;                     // file:line of its header
+    std::vector<std::string> libraries;     // the MPI's libraries, checked against the image's
+    std::vector<std::string> dependencies;  // their dependencies (libfabric, UCX, ...): replace
+                                            // the image's of the same SONAME, else added
+    std::vector<std::string> binds;         // "SRC[:DST]", read-only (provider dirs, configs)
+    std::vector<std::string> devices;       // globs, still intersected with the step's devices
+    std::vector<std::string> env;           // KEY=VALUE set in the container
+    launcher::abi::Level abi = launcher::abi::Level::Major;
+    // Host libraries needing a newer glibc than the image's: refuse (65), or inject the host's
+    // glibc libraries over the image's of the same SONAME (Sarus's glibc hook).
+    bool glibc_inject = false;
+    std::vector<std::string> glibc_libraries = {
+        "/lib/x86_64-linux-gnu/libc.so.6",       "/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib/x86_64-linux-gnu/libpthread.so.0", "/lib/x86_64-linux-gnu/libdl.so.2",
+        "/lib/x86_64-linux-gnu/librt.so.1",      "/lib/x86_64-linux-gnu/libutil.so.1",
+        "/lib/x86_64-linux-gnu/libresolv.so.2",  "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"};
 };
 
 struct Policy {
@@ -62,11 +87,19 @@ struct Policy {
     // it (launcher/sharing.hpp). no: every rank builds its own.
     bool share_containers = true;
     std::vector<NodeSection> node_sections;
+    // Host MPI injection: the default (none | default | NAME; per node in [node:GLOB]) and the
+    // MPIs offered.
+    std::string mpi = "none";
+    std::vector<MpiSection> mpi_sections;
     // The placement defaults of every section, in file order (topology::resolve_placement).
     std::vector<topology::NodeDefaults> placement_sections() const;
     // Every bind destination refused: the built-in list and the admin's additions.
     std::vector<std::string> denied_destinations() const;
 };
+
+// The host MPI a launch asks for on a node: the request's word (nullopt = the admin's default
+// for the node), resolved to a section; nullptr = none. An unknown name: Error(Exit::Usage).
+const MpiSection* mpi_for(const Policy& p, const std::optional<std::string>& asked, const std::string& node);
 
 // The slurm.conf for a node: the last matching [node:GLOB] section's, else the global key.
 std::string slurm_conf_for(const Policy& p, const std::string& node);

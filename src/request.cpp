@@ -50,6 +50,7 @@ const std::vector<std::string> kRunOptions = {"--bind",
                                               "--workdir",
                                               "-w",
                                               "--dry-run",
+                                              "--mpi",
                                               "--verbose",
                                               "--bind-to",
                                               "--distribution",
@@ -261,6 +262,11 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
     app.add_option("--device", run.devices, "pass a device node from the admin's allow-list (repeatable)")
         ->allow_extra_args(false);
     app.add_option("-w,--workdir", run.workdir, "working directory inside the container");
+    std::string mpi_word;
+    CLI::Option* mpi_opt =
+        app.add_flag("--mpi{default}", mpi_word,
+                     "the host's MPI replaces the image's (--mpi: the admin's [mpi]; --mpi=NAME: [mpi:NAME]; "
+                     "--mpi=none: never)");
     app.add_flag("--dry-run", run.dry_run, "print the container spec as JSON, do not launch");
     app.add_flag("--verbose", run.verbose, "explain decisions (repeat for more)");
     bool version = false;
@@ -298,6 +304,10 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
 
     take_image_and_command(run, sc.run && sc.run->parsed() ? sc.run->remaining() : app.remaining());
     take_binds(run, volumes, bind_opts, bind_to);
+    if (mpi_opt->count()) {
+        if (mpi_word.empty()) throw_usage("--mpi=: expected --mpi, --mpi=NAME or --mpi=none");
+        run.mpi = mpi_word;
+    }
     finish_placement(run.placement, bind_to, distribution, membind);
     for (const auto& d : run.devices)
         if (d.empty() || d[0] != '/') throw_usage("--device '" + d + "': expected an absolute path");

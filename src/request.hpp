@@ -29,6 +29,9 @@ struct RunRequest {
     bool mount_home = true;
     bool entrypoint = true;  // the image's Entrypoint before the command (the plugin's default: not)  // the
                              // home directory bound (the SPANK plugin's --no-container-mount-home: not)
+    // Host MPI injection (docs/mpi.md): nullopt = the admin's default (`mpi` key), "none" =
+    // never, "default" (--mpi) = the [mpi] section, NAME (--mpi=NAME) = the [mpi:NAME] section.
+    std::optional<std::string> mpi;
     bool dry_run = false;
     int verbose = 0;
 };

@@ -192,6 +192,29 @@ static bool read_cvar(const char* want, char* out, size_t outlen) {
     return found;
 }
 
+/* Which MPI library file this process runs: "info: mapped=DEV INODE PATH" per libmpi* file in
+ * /proc/self/maps (DEV as the kernel writes it, hex major:minor), so that a test can tell the
+ * host's injected file from the image's own by device and inode. */
+static void print_mapped_mpi(void) {
+    FILE* f = fopen("/proc/self/maps", "r");
+    if (!f) return;
+    char line[4096], seen[8][1024];
+    int nseen = 0;
+    while (fgets(line, sizeof line, f)) {
+        char dev[32], path[1024];
+        unsigned long inode = 0;
+        if (sscanf(line, "%*s %*s %*s %31s %lu %1023s", dev, &inode, path) != 3) continue;
+        const char* base = strrchr(path, '/');
+        if (!base || strncmp(base + 1, "libmpi", 6) != 0) continue;
+        int dup = 0;
+        for (int i = 0; i < nseen; i++) dup |= strcmp(seen[i], path) == 0;
+        if (dup || nseen == 8) continue;
+        snprintf(seen[nseen++], sizeof seen[0], "%s", path);
+        printf("info: mapped=%s %lu %s\n", dev, inode, path);
+    }
+    fclose(f);
+}
+
 static void print_library_info(void) {
     char lib[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
@@ -210,6 +233,7 @@ static void print_library_info(void) {
             buf);
     if (read_cvar("btl_vader_single_copy_mechanism", buf, sizeof buf))
         printf("info: btl_vader_single_copy_mechanism=%s\n", buf);
+    print_mapped_mpi();
     fflush(stdout);
 }
 

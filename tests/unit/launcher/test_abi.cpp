@@ -55,8 +55,8 @@ TEST(AbiCompare, Table) {
     };
     for (const Case& c : cases) {
         const mabi::Decision d = mabi::compare(c.host, c.image, c.level);
-        EXPECT_EQ(d.verdict, c.want) << mabi::to_string(c.host) << " vs " << mabi::to_string(c.image) << " at "
-                                     << mabi::to_string(c.level) << ": " << d.reason;
+        EXPECT_EQ(d.verdict, c.want) << mabi::to_string(c.host) << " vs " << mabi::to_string(c.image)
+                                     << " at " << mabi::to_string(c.level) << ": " << d.reason;
     }
 }
 
