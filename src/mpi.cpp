@@ -156,6 +156,15 @@ ImageLibraries read_image(int rootfd, const std::string& root, const std::vector
     return img;
 }
 
+MountOp read_only_bind(const std::string& source, const std::string& target) {
+    MountOp op;
+    op.kind = MountKind::Bind;
+    op.source = source;
+    op.target = target;
+    op.read_only = true;
+    return op;
+}
+
 void write_all(int fd, const std::string& s) {
     size_t off = 0;
     while (off < s.size()) {
@@ -442,14 +451,7 @@ Injection plan_injection(const MpiSection& m, const std::vector<HostLibrary>& ho
                                        ": glibc = inject"
                                  : "same SONAME in the image";
             }
-            if (bound.insert(image_real).second) {
-                MountOp op;
-                op.kind = MountKind::Bind;
-                op.source = h.real;
-                op.target = image_real;
-                op.read_only = true;
-                out.mounts.push_back(op);
-            }
+            if (bound.insert(image_real).second) out.mounts.push_back(read_only_bind(h.real, image_real));
             rep.decision = std::string("replace") + suffix;
             provided.insert(h.soname);
             if (match->key != h.soname) {  // the host's SONAME points at the bound file too
@@ -462,13 +464,7 @@ Injection plan_injection(const MpiSection& m, const std::vector<HostLibrary>& ho
             }
         } else {
             // Not in the image: into its library directory, with the links the loader follows.
-            const std::string file = libdir + "/" + base_name(h.real);
-            MountOp op;
-            op.kind = MountKind::Bind;
-            op.source = h.real;
-            op.target = file;
-            op.read_only = true;
-            out.mounts.push_back(op);
+            out.mounts.push_back(read_only_bind(h.real, libdir + "/" + base_name(h.real)));
             if (h.soname != base_name(h.real)) {
                 MountOp link;
                 link.kind = MountKind::Symlink;
@@ -502,12 +498,9 @@ Injection plan_injection(const MpiSection& m, const std::vector<HostLibrary>& ho
     out.mounts.push_back(c);
     for (const auto& b : m.binds) {
         const size_t colon = b.find(':');
-        MountOp op;
-        op.kind = MountKind::Bind;
-        op.source = b.substr(0, colon);
-        op.target = colon == std::string::npos ? op.source : b.substr(colon + 1);
-        op.read_only = true;
-        out.mounts.push_back(op);
+        const std::string source = b.substr(0, colon);
+        out.mounts.push_back(
+            read_only_bind(source, colon == std::string::npos ? source : b.substr(colon + 1)));
     }
     for (const auto& kv : m.env) {
         const size_t eq = kv.find('=');
