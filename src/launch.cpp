@@ -99,6 +99,7 @@ void Launch::prepare() {
 void Launch::inject_mpi() {
     const std::vector<mpi::HostLibrary> host_libs = mpi::read_host_libraries(*mpi_);
     std::vector<std::string> names;
+    names.reserve(host_libs.size());
     for (const auto& h : host_libs) names.push_back(mpi::library_name(h.soname));
     const mpi::ImageLibraries img = mpi::scan_image(launcher::make_spec(plan_), names);
     mpi::Injection inj = mpi::plan_injection(*mpi_, host_libs, img, v_.image);
