@@ -13,6 +13,7 @@
 
 #include "base/error.hpp"
 #include "launcher/elf.hpp"
+#include "launcher/host_files.hpp"
 
 namespace socker::launcher::elf {
 namespace {
@@ -20,21 +21,8 @@ namespace {
 const char* const kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
 const char* const kLibz = "/lib/x86_64-linux-gnu/libz.so.1";
 
-std::optional<std::string> slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs `command` and returns its standard output, or nullopt when it failed.
-std::optional<std::string> output_of(const std::string& command) {
-    FILE* p = popen(command.c_str(), "r");
-    if (p == nullptr) return std::nullopt;
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    return pclose(p) == 0 ? std::optional(out) : std::nullopt;
-}
+using socker::test::output_of;
+using socker::test::slurp;
 
 // The same facts as readelf -d / -V print them.
 std::optional<ElfInfo> readelf(const std::string& path) {

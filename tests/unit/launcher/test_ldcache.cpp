@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "base/error.hpp"
+#include "launcher/host_files.hpp"
 #include "launcher/ldcache.hpp"
 
 namespace socker::launcher::ldcache {
@@ -31,20 +32,8 @@ namespace fs = std::filesystem;
 const char* const kHostCache = "/etc/ld.so.cache";
 constexpr int32_t kX8664 = kFlagElfLibc6 | kFlagX8664Lib64;
 
-std::optional<std::string> slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::optional<std::string> output_of(const std::string& command) {
-    FILE* p = popen(command.c_str(), "r");
-    if (p == nullptr) return std::nullopt;
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    return pclose(p) == 0 ? std::optional(out) : std::nullopt;
-}
+using socker::test::output_of;
+using socker::test::slurp;
 
 std::optional<std::string> ldconfig() {
     for (const char* p : {"/sbin/ldconfig", "/usr/sbin/ldconfig"})
