@@ -71,7 +71,10 @@ assert_eq "3 ... the ranks with the bind share one" 1 "$(distinct_ns "$even")"
 assert_eq "3 ... and see it" "data=yes" "$(grep -o 'data=[a-z]*' <<<"$even" | sort -u)"
 assert_eq "3 ... the others share another, without it" "1 data=no" \
   "$(distinct_ns "$odd") $(grep -o 'data=[a-z]*' <<<"$odd" | sort -u)"
-printf '0-1 %s %s %s\n2-3 %s bench %s\n' "$BIN" "$IMG" "${report[*]}" "$BIN" "${report[*]}" >"$work/mpmd.conf"
+# The second image is the MPICH one scripts/check imports (any image other than $IMG would do).
+IMG2=${SOCKER_TEST_IMAGE2:-mpi-mpich}
+"$BIN" image ls 2>/dev/null | grep -q "^$IMG2\b" || fail "3 MPMD needs a second image '$IMG2' in the store (scripts/check imports it)"
+printf '0-1 %s %s %s\n2-3 %s %s %s\n' "$BIN" "$IMG" "${report[*]}" "$BIN" "$IMG2" "${report[*]}" >"$work/mpmd.conf"
 out=$(as_user srun -O -n 4 --multi-prog "$work/mpmd.conf" 2>&1)
 assert_eq "3 MPMD: two images, two containers" "4 2" "$(grep -c '^ns=' <<<"$out") $(distinct_ns "$out")"
 
