@@ -1,7 +1,9 @@
 # The Debian package socker-mpi_<version>_amd64.deb (cpack -G DEB, run by scripts/setup, which
 # installs it with dpkg -i: every test runs on the packaged install).
 #   /usr/bin/socker-mpi                          setuid root, 4755 (the launch path only)
+#   /usr/bin/socker -> socker-mpi                Socker's commands (src/socker.hpp)
 #   /usr/libexec/socker-mpi/socker-mpi-tools     root, 0755 (image commands, plan, doctor)
+#   /usr/libexec/socker-mpi/socker-mpi-reaper    root, 0755, static (engine mode's first process)
 #   /etc/socker-mpi/socker-mpi.conf              conffile: an edited config survives upgrades
 #   /usr/share/man/man1/socker-mpi.1.gz          help2man from the CLI's own --help + docs/man/socker-mpi.h2m
 #   /usr/share/man/man5/socker-mpi.conf.5.gz     packaging/conf2man from etc/socker-mpi.conf
@@ -33,9 +35,15 @@ add_custom_command(OUTPUT ${man_dir}/changelog.gz
   COMMAND ${CMAKE_COMMAND} -E make_directory ${man_dir}
   COMMAND ${GZIP} -9nc ${PROJECT_SOURCE_DIR}/packaging/changelog > ${man_dir}/changelog.gz
   DEPENDS ${PROJECT_SOURCE_DIR}/packaging/changelog)
-add_custom_target(man ALL DEPENDS ${man_dir}/socker-mpi.1.gz ${man_dir}/socker-mpi.conf.5.gz ${man_dir}/changelog.gz)
+# socker(1): Socker's commands, written by hand.
+add_custom_command(OUTPUT ${man_dir}/socker.1.gz
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${man_dir}
+  COMMAND ${GZIP} -9nc ${PROJECT_SOURCE_DIR}/docs/man/socker.1 > ${man_dir}/socker.1.gz
+  DEPENDS ${PROJECT_SOURCE_DIR}/docs/man/socker.1)
+add_custom_target(man ALL DEPENDS ${man_dir}/socker-mpi.1.gz ${man_dir}/socker.1.gz ${man_dir}/socker-mpi.conf.5.gz
+  ${man_dir}/changelog.gz)
 
-install(FILES ${man_dir}/socker-mpi.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${man_dir}/socker-mpi.1.gz ${man_dir}/socker.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${man_dir}/socker-mpi.conf.5.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/socker-mpi.bash-completion
   DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME socker-mpi)

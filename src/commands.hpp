@@ -43,8 +43,11 @@ mode_t host_entry(int pmi_fd);
 // The admin policy from the compiled-in path, with its ownership checks.
 Policy load_admin_policy();
 
-int run_command(const RunRequest& r, const Invocation& inv);           // cmd_run.cpp
-int run_command(const ImportRequest& r, const Invocation& inv);        // cmd_import.cpp
+int run_command(const RunRequest& r, const Invocation& inv);     // cmd_run.cpp
+int run_command(const ImportRequest& r, const Invocation& inv);  // cmd_import.cpp
+// `socker images`: the allow-list, one name per line (main.cpp runs `image ls` instead when the
+// admin has none).
+int run_command(const SockerImagesRequest& r, const Invocation& inv);  // socker.cpp
 int run_command(const ImageListRequest& r, const Invocation& inv);     // cmd_image_ls.cpp
 int run_command(const ImageRemoveRequest& r, const Invocation& inv);   // cmd_image_rm.cpp
 int run_command(const ImageInspectRequest& r, const Invocation& inv);  // cmd_image_inspect.cpp

@@ -69,7 +69,13 @@ Policy load_policy(const std::string& path) {
     std::string dir = path.substr(0, path.rfind('/'));
     check_root_owned(dir, true, Exit::Config);
     check_root_owned(path, false, Exit::Config);
-    return parse_policy(read_file(path, 1u << 20, Exit::Config), path);
+    Policy p = parse_policy(read_file(path, 1u << 20, Exit::Config), path);
+    if (!p.socker_images_file.empty()) {  // Socker's allow-list: the admin's file, as the config
+        check_root_owned(p.socker_images_file, false, Exit::Config);
+        for (auto& n : parse_socker_images(read_file(p.socker_images_file, 1u << 20, Exit::Config)))
+            p.socker_images.push_back(std::move(n));
+    }
+    return p;
 }
 
 void check_store_dir(const std::string& path) {
@@ -391,6 +397,25 @@ std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, c
         }
     }
     return std::nullopt;
+}
+
+std::string step_cgroup_parent(const std::string& proc_self_cgroup, const std::string& prefix) {
+    std::string found;
+    std::istringstream in(proc_self_cgroup);
+    for (std::string l; std::getline(in, l);) {
+        const auto a = l.find(':'), b = a == std::string::npos ? a : l.find(':', a + 1);
+        if (b == std::string::npos) continue;
+        const std::string controllers = l.substr(a + 1, b - a - 1);
+        std::string path = l.substr(b + 1);
+        if (controllers.empty() || !pmi::step_from_cgroups({{controllers, path}}, prefix).step) continue;
+        if (const auto slash = path.rfind('/');
+            slash != std::string::npos && path.compare(slash + 1, 5, "task_") == 0)
+            path.resize(slash);
+        const auto cs = split_list(controllers, ',');
+        if (std::find(cs.begin(), cs.end(), "memory") != cs.end()) return path;
+        if (found.empty()) found = path;
+    }
+    return found;
 }
 
 std::vector<std::string> step_cgroups_to_enter(const std::string& proc_self_cgroup,

@@ -109,6 +109,10 @@ void take_real_ids(uid_t uid, gid_t gid);
 
 std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, const std::string& mountinfo,
                                           const std::string& prefix);
+// Engine mode's cgroup parent: the rank's Slurm step cgroup (its task_N stripped) from the
+// memory controller's line of /proc/self/cgroup, else any controller's that is a step's; "" when
+// the rank is in no Slurm step. Pure.
+std::string step_cgroup_parent(const std::string& proc_self_cgroup, const std::string& prefix);
 
 // What the host says for one launch, gathered once (gather) for validate() and the plan.
 struct HostFacts {

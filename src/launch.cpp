@@ -56,13 +56,18 @@ void Launch::audit_launch() {
                                     ") and the admin requires it (audit_required = yes)");
 }
 
-void Launch::prepare() {
+void Launch::prepare(const EngineImage& engine_image) {
     const RunRequest& r = in_.request;
     try {
+        const std::string node =
+            ctx_.step && !ctx_.step->node.empty() ? ctx_.step->node : host::short_hostname();
+        engine_ = in_.slurm_task ? "inplace" : engine_for(pol_, r.engine, node);
+        const bool engine_mode = engine_ != "inplace";
+        if (engine_mode && r.mpi && *r.mpi != "none")
+            throw_usage("--mpi: not with --engine=" + engine_ + " (the engine runs the image's own MPI)");
         // The host MPI asked for (or the admin's default on this node): its devices join the
         // allow-list (still intersected with the step's devices cgroup).
-        mpi_ = mpi_for(pol_, r.mpi,
-                       ctx_.step && !ctx_.step->node.empty() ? ctx_.step->node : host::short_hostname());
+        mpi_ = engine_mode ? nullptr : mpi_for(pol_, r.mpi, node);
         Policy gather_pol = pol_;
         if (mpi_)
             gather_pol.devices.insert(gather_pol.devices.end(), mpi_->devices.begin(), mpi_->devices.end());
@@ -74,8 +79,12 @@ void Launch::prepare() {
         v_ = validate(r, env_, ctx_, pol_, host);
         if (r.verbose && !host.devices.unreadable.empty())
             say(in_.prefix, {"devices: none passed: " + host.devices.unreadable});
-        const ResolvedImage img = v_.name ? find_image(*v_.name, pol_, in_.id)
-                                          : image_from_file(v_.image, pol_, in_.id, in_.prefix);
+        if (engine_mode && (!v_.name || !engine_image))
+            throw_usage("--engine=" + engine_ + " runs the engine's images by name, not an image file ('" +
+                        v_.image + "'): load it into the engine (docker load) or launch in place");
+        const ResolvedImage img = engine_mode ? engine_image(*this, v_)
+                                  : v_.name   ? find_image(*v_.name, pol_, in_.id)
+                                              : image_from_file(v_.image, pol_, in_.id, in_.prefix);
         if (v_.name) fields_.image = v_.name->str();
         fields_.store = img.user_store ? "user" : "admin";
         fields_.digest = "sha256:" + img.record.id;
@@ -86,8 +95,9 @@ void Launch::prepare() {
             if (r.verbose) say(in_.prefix, rb.trace);
             if (r.placement.report && !rb.report.empty()) say(in_.prefix, {rb.report});
         }
-        plan_ =
-            plan_launch(v_, img, host, rb, pol_, in_.umask, host::ensure_store_lock(pol_, img.store_root));
+        plan_ = plan_launch(
+            v_, img, host, rb, pol_, in_.umask,
+            img.store_root.empty() ? std::string() : host::ensure_store_lock(pol_, img.store_root));
         if (mpi_) inject_mpi();
         spec_ = launcher::make_spec(plan_);
     } catch (const Error& e) {

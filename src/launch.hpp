@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,11 +41,18 @@ struct LaunchInput {
     bool slurm_task = false;
 };
 
+class Launch;
+// Where an engine-mode launch finds its image (cmd_run.cpp: the engine's description of it).
+using EngineImage = std::function<ResolvedImage(const Launch&, const ValidatedRequest&)>;
+
 class Launch {
 public:
     explicit Launch(const LaunchInput& in);
-    // Runs the pipeline to the spec (audited and rethrown on refusal).
-    void prepare();
+    // Runs the pipeline to the spec (audited and rethrown on refusal). In engine mode
+    // (--engine=docker, or the admin's default) the image comes from `engine_image`.
+    void prepare(const EngineImage& engine_image = {});
+    // The engine this launch runs on ("inplace" or "docker"), decided by prepare().
+    const std::string& engine() const { return engine_; }
     // The launch record (refused, 77, when the admin requires it and it cannot be written).
     void audit_launch();
     void audit_failure(const Error& e);
@@ -78,6 +86,7 @@ private:
     launcher::LaunchPlan plan_;
     launcher::ContainerSpec spec_;
     std::string hostname_;
+    std::string engine_ = "inplace";
     const MpiSection* mpi_ = nullptr;  // the host MPI to inject (nullptr = none)
     void inject_mpi();
     std::string record(const std::string& decision, const std::string& reason,

@@ -2,6 +2,7 @@
 // (cmd_run.cpp: LaunchContext -> RunRequest -> ValidatedRequest -> LaunchPlan -> ContainerSpec
 // -> execute()), --version, or the image tools exec'd in place (dispatch.hpp) for everything
 // else. main() is the only reader of environ; errors are caught in one place (guarded()).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "src/commands.hpp"
 #include "src/dispatch.hpp"
 #include "src/request.hpp"
+#include "src/socker.hpp"
 
 int main(int argc, char** argv, char** envp) {
     using namespace socker;
@@ -26,7 +28,21 @@ int main(int argc, char** argv, char** envp) {
     return guarded(prefix, [&] {
         const Invocation inv{user_env, prefix, host_entry(pmi_fd)};
         std::vector<std::string> args(argv + 1, argv + argc);
-        UserRequest req = parse_command_line(args);
+        UserRequest req;
+        if (called_as_socker(argv[0])) {  // Socker's commands (src/socker.hpp)
+            const Policy pol = load_admin_policy();
+            req = parse_socker_command_line(args, user_env, pol, [](const std::string& d) {
+                struct stat st {};
+                return ::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+            });
+            if (auto* images = std::get_if<SockerImagesRequest>(&req)) {
+                if (pol.socker_restricted()) return run_command(*images, inv);
+                args = {"image", "ls"};  // no allow-list: every image of the admin store
+                req = ImageListRequest{};
+            }
+        } else {
+            req = parse_command_line(args);
+        }
         if (auto* run = std::get_if<RunRequest>(&req)) return run_command(*run, inv);
         if (auto* version = std::get_if<VersionRequest>(&req)) return run_command(*version, inv);
         exec_tools(req, args, inv);  // image import/ls/rm/inspect/gc, plan: the image tools

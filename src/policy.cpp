@@ -140,6 +140,28 @@ const MpiSection* mpi_for(const Policy& p, const std::optional<std::string>& ask
     throw_usage(msg);
 }
 
+std::string engine_for(const Policy& p, const std::optional<std::string>& asked, const std::string& node) {
+    std::string e = p.engine;
+    for (const auto& ns : p.node_sections)
+        if (!ns.engine.empty() && ::fnmatch(ns.placement.pattern.c_str(), node.c_str(), 0) == 0)
+            e = ns.engine;
+    if (asked) e = *asked;
+    if (e == "docker" && p.docker_socket.empty())
+        throw_refused("--engine=docker",
+                      "the admin configured no Docker engine (docker_socket) on this cluster");
+    return e;
+}
+
+std::vector<std::string> parse_socker_images(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) {
+        const std::string t = trim(l.substr(0, l.find('#')));
+        if (!t.empty()) out.push_back(t);
+    }
+    return out;
+}
+
 std::vector<topology::NodeDefaults> Policy::placement_sections() const {
     std::vector<topology::NodeDefaults> out;
     for (const auto& ns : node_sections) out.push_back(ns.placement);
@@ -210,6 +232,12 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             mpi_refs.emplace_back(v, line);
             continue;
         }
+        if (key == "engine") {
+            if (v != "inplace" && v != "docker")
+                bad(origin, line, "engine wants inplace or docker, got '" + v + "'");
+            (section ? section->engine : p.engine) = v;
+            continue;
+        }
         if (section && key == "slurm_conf") {
             if (v.empty() || v[0] != '/') bad(origin, line, "slurm_conf must be an absolute path");
             section->slurm_conf = v;
@@ -271,6 +299,12 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
             p.syslog_socket = absolute_path(origin, line, key, v);
         } else if (key == "audit_required") {
             p.audit_required = parse_bool(origin, line, key, v);
+        } else if (key == "docker_socket") {
+            p.docker_socket = v.empty() ? v : absolute_path(origin, line, key, v);
+        } else if (key == "socker_images") {
+            p.socker_images = comma_list(v);
+        } else if (key == "socker_images_file") {
+            p.socker_images_file = v.empty() ? v : absolute_path(origin, line, key, v);
         } else if (key == "share_containers") {
             p.share_containers = parse_bool(origin, line, key, v);
         } else if (key == "log") {

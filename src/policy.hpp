@@ -24,6 +24,7 @@ struct NodeSection {
     topology::NodeDefaults placement;  // pattern (fnmatch glob on the node name) and defaults
     std::string slurm_conf;            // this node's slurm.conf ("" = the global one)
     std::string mpi;                   // this node's default host MPI ("" = the global one)
+    std::string engine;                // this node's default engine ("" = the global one)
 };
 
 // A host MPI the admin offers for injection (docs/mpi.md): [mpi] (named "default") or
@@ -91,6 +92,16 @@ struct Policy {
     // MPIs offered.
     std::string mpi = "none";
     std::vector<MpiSection> mpi_sections;
+    // Engine mode (docs/docker.md): the default engine (inplace | docker; per node in
+    // [node:GLOB]) and the Docker engine's API socket ("" = no engine on this cluster).
+    std::string engine = "inplace";
+    std::string docker_socket;
+    // Socker's commands (`socker images`, `socker run`): the images they may run, from the
+    // config (socker_images) and/or Socker's file of one name per line (socker_images_file);
+    // both empty = every image of the admin store.
+    std::vector<std::string> socker_images;  // the file's names are added by host::load_policy
+    std::string socker_images_file;
+    bool socker_restricted() const { return !socker_images.empty() || !socker_images_file.empty(); }
     // The placement defaults of every section, in file order (topology::resolve_placement).
     std::vector<topology::NodeDefaults> placement_sections() const;
     // Every bind destination refused: the built-in list and the admin's additions.
@@ -100,6 +111,13 @@ struct Policy {
 // The host MPI a launch asks for on a node: the request's word (nullopt = the admin's default
 // for the node), resolved to a section; nullptr = none. An unknown name: Error(Exit::Usage).
 const MpiSection* mpi_for(const Policy& p, const std::optional<std::string>& asked, const std::string& node);
+
+// The engine a launch uses on a node: the request's word (nullopt = the admin's default for the
+// node). docker without a docker_socket: Error(Refused).
+std::string engine_for(const Policy& p, const std::optional<std::string>& asked, const std::string& node);
+
+// Pure: Socker's allow-list file (one image name per line, '#' comments, blank lines).
+std::vector<std::string> parse_socker_images(const std::string& text);
 
 // The slurm.conf for a node: the last matching [node:GLOB] section's, else the global key.
 std::string slurm_conf_for(const Policy& p, const std::string& node);

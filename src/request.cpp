@@ -51,6 +51,7 @@ const std::vector<std::string> kRunOptions = {"--bind",
                                               "-w",
                                               "--dry-run",
                                               "--mpi",
+                                              "--engine",
                                               "--verbose",
                                               "--bind-to",
                                               "--distribution",
@@ -267,6 +268,8 @@ UserRequest parse_command_line(const std::vector<std::string>& args) {
         app.add_flag("--mpi{default}", mpi_word,
                      "the host's MPI replaces the image's (--mpi: the admin's [mpi]; --mpi=NAME: [mpi:NAME]; "
                      "--mpi=none: never)");
+    app.add_option("--engine", run.engine, "inplace|docker: where the container runs (default: the admin's)")
+        ->check(CLI::IsMember({"inplace", "docker"}));
     app.add_flag("--dry-run", run.dry_run, "print the container spec as JSON, do not launch");
     app.add_flag("--verbose", run.verbose, "explain decisions (repeat for more)");
     bool version = false;

@@ -32,8 +32,12 @@ struct RunRequest {
     // Host MPI injection (docs/mpi.md): nullopt = the admin's default (`mpi` key), "none" =
     // never, "default" (--mpi) = the [mpi] section, NAME (--mpi=NAME) = the [mpi:NAME] section.
     std::optional<std::string> mpi;
+    // The engine (docs/docker.md): nullopt = the admin's default (`engine` key), "inplace" or
+    // "docker" (the node's Docker engine runs the rank's container).
+    std::optional<std::string> engine;
     bool dry_run = false;
     int verbose = 0;
+    bool socker = false;  // Socker's `socker run` (src/socker.hpp): the admin's allow-list applies
 };
 
 struct ImportRequest {
@@ -59,7 +63,11 @@ struct PlanRequest {
     std::string node;               // node name for [node:GLOB] matching ("" = this host)
     topology::PlanOptions options;  // ranks, --cpuset, --format, the placement asked
 };
-struct VersionRequest {};
+struct VersionRequest {
+    bool socker = false;  // `socker --version`
+};
+// `socker images`: the images Socker's commands may run.
+struct SockerImagesRequest {};
 // socker-mpi doctor: checks of this node (src/doctor.hpp).
 struct DoctorRequest {
     std::string config;      // the admin config to check (default: the installed one)
@@ -70,7 +78,7 @@ struct DoctorRequest {
 
 using UserRequest =
     std::variant<RunRequest, ImportRequest, ImageListRequest, ImageRemoveRequest, ImageInspectRequest,
-                 ImageGcRequest, PlanRequest, VersionRequest, DoctorRequest>;
+                 ImageGcRequest, PlanRequest, VersionRequest, DoctorRequest, SockerImagesRequest>;
 
 // Parses argv (argv[0] excluded). Throws Error(Exit::Usage) with a one-line message; --help
 // output is signalled by HelpRequested carrying the text.

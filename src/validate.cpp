@@ -67,6 +67,19 @@ ValidatedRequest validate(const RunRequest& r, const EnvMap& env, const pmi::Lau
     // The image: a name is checked before anything touches the filesystem; an image file is
     // imported into the user's own store, which the admin may have disabled.
     v.image = r.image;
+    if (r.socker && pol.socker_restricted()) {
+        // Socker's commands run the admin's allowed images only, by name.
+        const auto allowed = [&] {
+            if (names_a_file(r.image)) return false;
+            const std::string want = image::parse_image_name(r.image).str();
+            return std::any_of(pol.socker_images.begin(), pol.socker_images.end(), [&](const std::string& a) {
+                return !names_a_file(a) && image::parse_image_name(a).str() == want;
+            });
+        };
+        if (!allowed())
+            throw_refused("socker run " + r.image,
+                          "not one of the images the admin allows (see: socker images)");
+    }
     if (!names_a_file(r.image)) {
         v.name = image::parse_image_name(r.image);
     } else if (!pol.user_store) {
