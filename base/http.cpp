@@ -87,8 +87,12 @@ size_t Chunked::feed(std::string_view in) {
     while (used < in.size() && state_ != State::Done) {
         if (state_ == State::Data) {
             const size_t n = std::min(left_, in.size() - used);
-            if (body_.size() + n > limit_) bad("response body over " + std::to_string(limit_) + " bytes");
-            body_.append(in.substr(used, n));
+            total_ += n;
+            if (total_ > limit_) bad("response body over " + std::to_string(limit_) + " bytes");
+            if (sink_)
+                sink_(in.substr(used, n));
+            else
+                body_.append(in.substr(used, n));
             used += n;
             left_ -= n;
             if (left_ == 0) state_ = State::DataEnd;
@@ -189,6 +193,44 @@ std::string Connection::read_body(const Head& head, size_t limit) {
     while (fill())
         if (buf_.size() > limit) bad("response body over " + std::to_string(limit) + " bytes");
     return std::exchange(buf_, {});
+}
+
+unsigned long long Connection::copy_body(const Head& head, int out) {
+    unsigned long long total = 0;
+    auto put = [&](std::string_view d) {
+        while (!d.empty()) {
+            const ssize_t n = ::write(out, d.data(), d.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw_errno("write", "the image stream", errno);
+            d.remove_prefix(static_cast<size_t>(n));
+            total += static_cast<unsigned long long>(n);
+        }
+    };
+    if (auto te = head.header("transfer-encoding"); te && lower(*te).find("chunked") != std::string::npos) {
+        Chunked c(~size_t{0}, put);
+        while (true) {
+            buf_.erase(0, c.feed(buf_));
+            if (c.done()) return total;
+            if (!fill()) bad("the engine closed the connection inside a chunked body");
+        }
+    }
+    std::optional<unsigned long long> len;
+    if (auto cl = head.header("content-length")) {
+        if (cl->empty() || cl->size() > 15 || cl->find_first_not_of("0123456789") != std::string::npos)
+            bad("bad Content-Length '" + *cl + "'");
+        len = std::stoull(*cl);
+    }
+    while (!len || total < *len) {
+        if (buf_.empty() && !fill()) {
+            if (len) bad("the engine closed the connection inside a body");
+            return total;
+        }
+        const size_t n =
+            len ? static_cast<size_t>(std::min<unsigned long long>(buf_.size(), *len - total)) : buf_.size();
+        put(std::string_view(buf_).substr(0, n));
+        buf_.erase(0, n);
+    }
+    return total;
 }
 
 Response Connection::request(std::string_view method, std::string_view target, std::string_view body,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,7 +42,8 @@ std::string format_request(std::string_view method, std::string_view target, std
 // have come; body() the data so far. Throws Error(Io) on malformed chunks or over `limit`.
 class Chunked {
 public:
-    explicit Chunked(size_t limit) : limit_(limit) {}
+    explicit Chunked(size_t limit, std::function<void(std::string_view)> sink = {})
+        : limit_(limit), sink_(std::move(sink)) {}
     size_t feed(std::string_view in);  // bytes consumed (all, unless done() before the end)
     bool done() const { return state_ == State::Done; }
     const std::string& body() const { return body_; }
@@ -50,7 +52,8 @@ private:
     enum class State { Size, Data, DataEnd, Trailer, Done };
     State state_ = State::Size;
     std::string line_, body_;
-    size_t left_ = 0, limit_;
+    size_t left_ = 0, limit_, total_ = 0;
+    std::function<void(std::string_view)> sink_;  // set: data goes there, not into body()
 };
 
 class Connection {
@@ -63,6 +66,8 @@ public:
               const std::vector<std::pair<std::string, std::string>>& extra = {});
     Head read_head();
     std::string read_body(const Head& head, size_t limit);  // by length, chunks or close
+    // The body streamed to `out` as it comes (an image archive); returns its length.
+    unsigned long long copy_body(const Head& head, int out);
     Response request(std::string_view method, std::string_view target, std::string_view body = {},
                      size_t limit = 1u << 20);
     // After an upgrade: the bytes already read past the head, then read from fd() directly.

@@ -121,15 +121,19 @@ void add_subcommands(CLI::App& app, Subcommands& sc) {
     auto* image = app.add_subcommand("image", "manage images");
     image->require_subcommand(1, 1);
     image->footer("Example: socker-mpi image ls --user");
-    sc.import = image->add_subcommand("import", "import FILE|-|layout:DIR[:TAG] NAME[:TAG]");
-    sc.import->add_option("source", sc.imp.source, "rootfs tar, docker-archive, '-' or layout:DIR")
+    sc.import =
+        image->add_subcommand("import", "import FILE|-|layout:DIR[:TAG]|docker-daemon:NAME[:TAG] NAME[:TAG]");
+    sc.import
+        ->add_option("source", sc.imp.source,
+                     "rootfs tar, docker-archive, '-', layout:DIR or docker-daemon:NAME (the node's engine)")
         ->required();
     sc.import->add_option("name", sc.imp.name, "NAME[:TAG]")->required();
     sc.import->add_flag("--user", sc.imp.user_store, "into your own store (~/.local/share/socker-mpi)");
     sc.import->footer(
         "Examples: socker-mpi image import ./app.tar app:1.0        (docker save / podman save archive)\n"
         "          socker-mpi image import layout:./oci-dir:latest app  (OCI layout)\n"
-        "          socker-mpi image import --user rootfs.tar.gz mine    (your own store)");
+        "          socker-mpi image import --user rootfs.tar.gz mine    (your own store)\n"
+        "          socker-mpi image import docker-daemon:myapp:1.2 myapp:1.2  (from the Docker engine)");
     sc.ls = image->add_subcommand("ls", "list images");
     sc.ls->add_flag("--user", sc.ls_req.user_store, "your own store");
     sc.ls->footer("Example: socker-mpi image ls");

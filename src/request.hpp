@@ -41,7 +41,7 @@ struct RunRequest {
 };
 
 struct ImportRequest {
-    std::string source;  // file path, "-" for stdin, or "layout:DIR[:TAG]"
+    std::string source;  // file path, "-" for stdin, "layout:DIR[:TAG]" or "docker-daemon:NAME[:TAG]"
     std::string name;
     bool user_store = false;
 };

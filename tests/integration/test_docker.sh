@@ -176,11 +176,28 @@ out=$(as_user srun -n 1 "$SOCKER" run "$IMG" sh -c 'grep -E ":memory:" /proc/sel
 [[ $out =~ /step_[0-9]+/[0-9a-f]{64}$ ]] && pass "11 socker run through the engine when the admin says so" || fail "11 socker + engine: $out"
 admin_conf_restore
 
-# 12. Nothing left: no container of ours, no scratch files, no host mounts, no processes.
+# 12. image import docker-daemon:NAME: the engine's image, through its API, into the admin store
+#     (root); a user who cannot reach the socket cannot; an image the engine lacks: 65, no entry.
+admin_conf_set docker_socket "$SOCK"
+out=$("$BIN" image import "docker-daemon:$IMG" engine-copy:1 2>&1); rc=$?
+assert_eq "12 import docker-daemon:$IMG as root: rc 0" "0" "$rc"
+assert_contains "12 ... a docker-archive" "$out" "(docker-archive)"
+out=$(as_user srun -n 1 "$BIN" engine-copy:1 sh -c 'test -e /opt/socker/probe && echo same-image' 2>&1)
+assert_eq "12 ... and it launches in place" "same-image" "$out"
+"$BIN" image import docker-daemon:no-such-image:9 never:1 >"$work/di.out" 2>&1; rc=$?
+assert_eq "12 an image the engine lacks: 65" "65" "$rc"
+assert_eq "12 ... and no entry for it" "" "$("$BIN" image ls | grep '^never ')"
+as_user "$BIN" image import --user "docker-daemon:$IMG" mine:1 >"$work/du.out" 2>&1; rc=$?
+assert_eq "12 --user, the socket not the user's: refused (77)" "77" "$rc"
+assert_contains "12 ... saying why" "$(cat "$work/du.out")" "may not use the Docker engine"
+"$BIN" image rm engine-copy:1 >/dev/null 2>&1
+admin_conf_restore
+
+# 13. Nothing left: no container of ours, no scratch files, no host mounts, no processes.
 sleep 0.3
-assert_eq "12 no container of the user in the engine" "0" "$(ours)"
-assert_eq "12 no scratch directory left in /tmp" "$before_tmp" "$(find /tmp -maxdepth 1 -name 'socker-mpi-engine.*' | sort)"
-assert_eq "12 no process of the user left (zombies aside)" "" "$(ps -u "$U" -o stat=,pid=,comm= | awk '$1 !~ /^Z/')"
+assert_eq "13 no container of the user in the engine" "0" "$(ours)"
+assert_eq "13 no scratch directory left in /tmp" "$before_tmp" "$(find /tmp -maxdepth 1 -name 'socker-mpi-engine.*' | sort)"
+assert_eq "13 no process of the user left (zombies aside)" "" "$(ps -u "$U" -o stat=,pid=,comm= | awk '$1 !~ /^Z/')"
 after_mounts=$(mount_snapshot | grep -v -e socker-mpi-docker -e '/run/docker' -e 'containerd' -e 'overlay' | grep -v netns)
-[[ $before_mounts == "$after_mounts" ]] && pass "12 host mounts as before" || { fail "12 mounts left:"; diff <(echo "$before_mounts") <(echo "$after_mounts") | head; }
+[[ $before_mounts == "$after_mounts" ]] && pass "13 host mounts as before" || { fail "13 mounts left:"; diff <(echo "$before_mounts") <(echo "$after_mounts") | head; }
 finish

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "base/error.hpp"
@@ -96,4 +97,38 @@ TEST(HttpConnection, NamesTheSocketWhenNothingListens) {
         EXPECT_NE(std::string(e.what()).find("/nonexistent/docker.sock"), std::string::npos) << e.what();
         EXPECT_EQ(e.code(), Exit::Io);
     }
+}
+
+TEST(HttpConnection, StreamsABodyOfChunksIntoAFile) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    http::Connection c{Fd(sv[0])};
+    Fd server(sv[1]);
+    std::string big(100000, 'z');
+    std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (size_t off = 0; off < big.size(); off += 30000) {
+        const std::string piece = big.substr(off, 30000);
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "%zx\r\n", piece.size());
+        wire += hex + piece + "\r\n";
+    }
+    wire += "0\r\n\r\n";
+    std::thread t([&] {
+        for (size_t off = 0; off < wire.size();) {
+            const ssize_t n =
+                ::write(server.get(), wire.data() + off, std::min<size_t>(4096, wire.size() - off));
+            ASSERT_GT(n, 0);
+            off += static_cast<size_t>(n);
+        }
+    });
+    FILE* f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    const http::Head h = c.read_head();
+    EXPECT_EQ(c.copy_body(h, ::fileno(f)), big.size());
+    t.join();
+    std::rewind(f);
+    std::string back(big.size() + 10, '\0');
+    back.resize(std::fread(back.data(), 1, back.size(), f));
+    std::fclose(f);
+    EXPECT_EQ(back, big);
 }
