@@ -98,6 +98,12 @@ int run_command(const RunRequest& r, const Invocation& inv) {
     // launcher drops to the user for good before it reads anything the engine says.
     std::optional<launcher::engine::Connections> conns;
     launch.prepare([&](const Launch& l, const ValidatedRequest& v) {
+        // This user's empty cgroups an earlier container's parent left in the hierarchies Slurm
+        // does not use (the engine makes the step's path in every one): removed, as root.
+        const std::string cg = read_file("/proc/self/cgroup");
+        const std::string prefix = l.policy().slurm_cgroup_prefix;
+        host::sweep_empty_cgroups(host::engine_cgroup_leftovers(
+            cg, read_file("/proc/self/mountinfo", 4u << 20), prefix, host::step_cgroup_parent(cg, prefix)));
         conns = launcher::engine::connect(l.policy().docker_socket);
         if (::geteuid() == 0) become_user(id);
         ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

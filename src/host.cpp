@@ -418,6 +418,61 @@ std::string step_cgroup_parent(const std::string& proc_self_cgroup, const std::s
     return found;
 }
 
+std::vector<std::string> engine_cgroup_leftovers(const std::string& proc_self_cgroup,
+                                                 const std::string& mountinfo, const std::string& prefix,
+                                                 const std::string& parent) {
+    std::vector<std::string> out;
+    const auto uid_at = parent.find("/uid_");
+    if (parent.empty() || uid_at == std::string::npos) return out;
+    const auto uid_end = parent.find('/', uid_at + 1);
+    const std::string user_dir = parent.substr(0, uid_end);  // <prefix>/slurm[_node]/uid_U
+    std::istringstream in(proc_self_cgroup);
+    for (std::string l; std::getline(in, l);) {
+        const auto a = l.find(':'), b = a == std::string::npos ? a : l.find(':', a + 1);
+        if (b == std::string::npos) continue;
+        const std::string controllers = l.substr(a + 1, b - a - 1), path = l.substr(b + 1);
+        if (pmi::step_from_cgroups({{controllers.empty() ? "unified" : controllers, path}}, prefix).step)
+            continue;
+        if (controllers.empty()) {  // the cgroup2 hierarchy (hybrid layout: its mount point)
+            std::istringstream mi(mountinfo);
+            for (std::string m; std::getline(mi, m);) {
+                std::istringstream f(m);
+                std::string id, par, dev, root, point;
+                const auto sep = m.find(" - cgroup2 ");
+                if (sep != std::string::npos && (f >> id >> par >> dev >> root >> point) && root == "/")
+                    out.push_back(point + user_dir);
+            }
+        } else if (const auto point = hierarchy_mount(mountinfo, controllers)) {
+            out.push_back(*point + user_dir);
+        }
+    }
+    return out;
+}
+
+namespace {
+void remove_empty_below(const std::string& dir, int depth) {
+    if (depth > 8) return;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    std::vector<std::string> subdirs;
+    for (struct dirent* e; (e = ::readdir(d));)
+        if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+            subdirs.push_back(dir + "/" + e->d_name);
+    ::closedir(d);
+    for (const auto& sd : subdirs) {
+        remove_empty_below(sd, depth + 1);
+        ::rmdir(sd.c_str());  // fails on a cgroup with processes or children: it stays
+    }
+}
+}  // namespace
+
+void sweep_empty_cgroups(const std::vector<std::string>& dirs) {
+    for (const auto& dir : dirs) {
+        remove_empty_below(dir, 0);
+        if (::rmdir(dir.c_str()) == 0) ::rmdir(dir.substr(0, dir.rfind('/')).c_str());
+    }
+}
+
 std::vector<std::string> step_cgroups_to_enter(const std::string& proc_self_cgroup,
                                                const std::string& mountinfo, unsigned long job,
                                                const std::string& step) {

@@ -197,6 +197,11 @@ admin_conf_restore
 sleep 0.3
 assert_eq "13 no container of the user in the engine" "0" "$(ours)"
 assert_eq "13 no scratch directory left in /tmp" "$before_tmp" "$(find /tmp -maxdepth 1 -name 'socker-mpi-engine.*' | sort)"
+# The engine makes the step's path in the hierarchies Slurm does not use (pids, cpu, blkio, ...);
+# each engine launch removes this user's empty ones: only the last launch's job/step remain.
+left=$(find /sys/fs/cgroup/pids/slurm*/uid_"$UID_U" -mindepth 1 -type d 2>/dev/null | wc -l)
+[[ $left -le 2 ]] && pass "13 cgroups outside Slurm's: at most the last launch's job/step left ($left)" \
+  || fail "13 $left cgroup directories of the user left in the pids hierarchy"
 assert_eq "13 no process of the user left (zombies aside)" "" "$(ps -u "$U" -o stat=,pid=,comm= | awk '$1 !~ /^Z/')"
 after_mounts=$(mount_snapshot | grep -v -e socker-mpi-docker -e '/run/docker' -e 'containerd' -e 'overlay' | grep -v netns)
 [[ $before_mounts == "$after_mounts" ]] && pass "13 host mounts as before" || { fail "13 mounts left:"; diff <(echo "$before_mounts") <(echo "$after_mounts") | head; }

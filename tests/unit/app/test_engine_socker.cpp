@@ -107,3 +107,28 @@ TEST(EngineCgroup, TheStepOfTheMemoryControllerTaskStripped) {
 
 }  // namespace
 }  // namespace socker
+
+namespace socker {
+namespace {
+
+TEST(EngineCgroup, LeftoversOnlyInTheHierarchiesSlurmDoesNotUse) {
+    const std::string cg =
+        "8:pids:/\n6:freezer:/slurm_n1/uid_1001/job_91/step_0\n4:memory:/slurm_n1/uid_1001/job_91/step_0/"
+        "task_0\n"
+        "2:cpu,cpuacct:/\n0::/\n";
+    const std::string mi =
+        "30 25 0:26 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids\n"
+        "31 25 0:27 / /sys/fs/cgroup/freezer rw,nosuid - cgroup cgroup rw,freezer\n"
+        "32 25 0:28 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n"
+        "33 25 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+        "34 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw\n";
+    const std::string parent = host::step_cgroup_parent(cg, "");
+    EXPECT_EQ(host::engine_cgroup_leftovers(cg, mi, "", parent),
+              (std::vector<std::string>{"/sys/fs/cgroup/pids/slurm_n1/uid_1001",
+                                        "/sys/fs/cgroup/cpu,cpuacct/slurm_n1/uid_1001",
+                                        "/sys/fs/cgroup/unified/slurm_n1/uid_1001"}));
+    EXPECT_TRUE(host::engine_cgroup_leftovers(cg, mi, "", "").empty());  // not in a step: nothing
+}
+
+}  // namespace
+}  // namespace socker
