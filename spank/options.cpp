@@ -47,6 +47,8 @@ const std::vector<OptionInfo>& option_table() {
          "[socker-mpi] do not run the image's Entrypoint (default)"},
         {Opt::BindPolicy, "container-bind-policy", "core|numa|...",
          "[socker-mpi] CPU binding of each task (socker-mpi --bind-to)"},
+        {Opt::Mpi, "container-mpi", "default|NAME|none",
+         "[socker-mpi] the host's MPI replaces the image's (socker-mpi --mpi=; docs/mpi.md)"},
         {Opt::DryRun, "container-dry-run", nullptr,
          "[socker-mpi] print each task's container as JSON, run nothing"},
     };
@@ -54,7 +56,7 @@ const std::vector<OptionInfo>& option_table() {
 }
 
 bool ContainerOptions::any_but_image() const {
-    return mounts || workdir || env || bind_policy || mount_home || entrypoint || dry_run;
+    return mounts || workdir || env || bind_policy || mpi || mount_home || entrypoint || dry_run;
 }
 
 namespace {
@@ -72,6 +74,8 @@ std::optional<std::string>* text_field(ContainerOptions& o, Opt opt) {
             return &o.env;
         case Opt::BindPolicy:
             return &o.bind_policy;
+        case Opt::Mpi:
+            return &o.mpi;
         default:
             return nullptr;
     }
@@ -169,6 +173,10 @@ RunRequest to_request(const ContainerOptions& o, const std::vector<std::string>&
         if (!r.placement.bind)
             throw_usage("--container-bind-policy '" + *o.bind_policy + "': expected " +
                         names_of_bind_kinds());
+    }
+    if (o.mpi) {
+        if (o.mpi->empty()) throw_usage("--container-mpi: expected default, NAME or none");
+        r.mpi = *o.mpi;
     }
     r.mount_home = o.mount_home.value_or(true);
     r.entrypoint = o.entrypoint.value_or(false);

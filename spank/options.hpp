@@ -22,6 +22,7 @@ enum class Opt {
     Entrypoint,
     NoEntrypoint,
     BindPolicy,
+    Mpi,
     DryRun
 };
 
@@ -35,7 +36,7 @@ const std::vector<OptionInfo>& option_table();
 
 // What the user gave, on the command line or in the environment.
 struct ContainerOptions {
-    std::optional<std::string> image, mounts, workdir, env, bind_policy;
+    std::optional<std::string> image, mounts, workdir, env, bind_policy, mpi;
     std::optional<bool> mount_home, entrypoint;
     std::optional<bool> dry_run;
     bool any_but_image() const;
@@ -58,7 +59,8 @@ std::string check_command_line(const ContainerOptions& cmdline);
 
 // The launcher's request for this task: the image, --container-mounts as binds,
 // --container-workdir, --container-env=NAME,... as -e NAME=<its value here> (unset names are
-// skipped), home and entrypoint, the binding policy, dry-run; argv: Slurm's command.
+// skipped), home and entrypoint, the binding policy, --container-mpi (socker-mpi --mpi=),
+// dry-run; argv: Slurm's command.
 RunRequest to_request(const ContainerOptions& o, const std::vector<std::string>& argv, const EnvMap& env);
 
 // Who this task is, from Slurm's items (the environment has none of it yet when the plugin runs

@@ -69,6 +69,16 @@ out=$(me srun --mpi=pmi2 -n 1 "$BIN" --mpi mpi-mpich /bin/sh -c 'ldconfig -p | g
 assert_eq "injected: the loader cache in the container is readable by ldconfig -p" "0" "$rc"
 assert_contains "injected: the container's cache lists libmpich" "$out" "1"
 
+# The SPANK plugin's --container-mpi: the same injection through srun's own options.
+out=$(me srun --mpi=pmi2 -n 2 --container-image=mpi-mpich --container-mpi=default $RING --expect-ranks 2 2>&1); rc=$?
+assert_eq "srun --container-mpi=default: exit 0" "0" "$rc"
+assert_contains "srun --container-mpi: ring + 4 MiB exchanges pass" "$out" "RESULT ok ranks=2"
+assert_eq "srun --container-mpi: the rank maps the host's libmpich" "$host_id" "$(mapped "$out")"
+out=$(me srun --mpi=pmi2 -n 1 --container-image=mpi-mpich --container-mpi=nosuch true 2>&1); rc=$?
+assert_ne_zero() { if [[ $2 -ne 0 ]]; then pass "$1 (rc=$2)"; else fail "$1: rc 0"; fi; }
+assert_ne_zero "srun --container-mpi=nosuch: refused" "$rc"
+assert_contains "srun --container-mpi=nosuch: naming what the admin offers" "$out" "offered"
+
 # ---------------------------------------------------------------- the admin's default
 section "the admin's default and --mpi=none"
 admin_conf_set mpi default
