@@ -124,3 +124,27 @@ TEST(SpankOptions, TaskEnvironmentCarriesSlurmsIds) {
 
 }  // namespace
 }  // namespace socker::spank
+
+namespace socker::spank {
+namespace {
+
+TEST(SpankOptions, ContainerMpiIsTheLaunchersMpi) {
+    ContainerOptions o;
+    set_option(o, Opt::Image, "mpi-mpich");
+    EXPECT_FALSE(to_request(o, {"./a"}, {}).mpi);  // the admin's default
+    set_option(o, Opt::Mpi, "cray");
+    EXPECT_EQ(to_request(o, {"./a"}, {}).mpi, "cray");
+    ContainerOptions from_env =
+        with_environment({}, {{"PYXIS_CONTAINER_IMAGE", "x"}, {"SOCKER_CONTAINER_MPI", "none"}});
+    EXPECT_EQ(to_request(from_env, {"./a"}, {}).mpi, "none");
+    ContainerOptions empty;
+    set_option(empty, Opt::Image, "x");
+    set_option(empty, Opt::Mpi, "");
+    EXPECT_THROW(to_request(empty, {"./a"}, {}), Error);
+    ContainerOptions no_image;
+    set_option(no_image, Opt::Mpi, "default");
+    EXPECT_FALSE(check_command_line(no_image).empty());  // --container-mpi alone would run natively
+}
+
+}  // namespace
+}  // namespace socker::spank
