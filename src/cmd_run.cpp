@@ -79,6 +79,11 @@ int run_in_engine(Launch& launch, const RunRequest& r, std::optional<launcher::e
     o.limits = own_limits();
     o.cpus = own_cpus();
     const engine::EnginePlan plan = engine::engine_plan(spec);
+    if (r.verbose)
+        std::cerr << inv.prefix << "engine: docker at " << launch.policy().docker_socket << ", container "
+                  << o.name << ", image " << o.image << ", cgroup parent "
+                  << (o.cgroup_parent.empty() ? "(the engine's)" : o.cgroup_parent) << ", cpus "
+                  << (spec.binding ? spec.binding->cpus : o.cpus) << "\n";
     if (r.dry_run) {
         std::cout << engine::create_body(spec, plan, o) << "\n";
         return 0;
