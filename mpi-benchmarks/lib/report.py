@@ -28,7 +28,9 @@ PEERS = ["ch-run", "crun", "podman", "docker"]
 ROOT_LAUNCHERS = {"native (root)", "crun", "podman", "docker"}   # compared with native (root)
 
 MICRO_ORDER = ["latency", "bw", "bibw", "allreduce", "alltoall", "init"]
-LAUNCH_ORDER = ["native", "socker-mpi", "spank", "ch-run", "native (root)", "crun", "podman", "docker"]
+ENGINE = "socker-mpi-docker"     # socker-mpi --engine=docker (issue 16): socker-mpi itself, not a peer
+LAUNCH_ORDER = ["native", "socker-mpi", "spank", ENGINE, "ch-run", "native (root)", "crun", "podman",
+                "docker"]
 INSTEP_CASES = ["no container", "first rank", "joining rank", "own container"]
 BIGGER_IS_BETTER = {"bw", "bibw"}
 
@@ -425,7 +427,7 @@ def evaluate(micro, hpl, launch, memory):
         res.append((f"socker-mpi step launch ≤ {T_LAUNCH}× native srun at {n} rank{'s' if n > 1 else ''}",
                     f"{fmt(q, 3)}× ({fmt(s)} vs {fmt(b)} ms)" if q else "–",
                     None if q is None else q <= T_LAUNCH))
-    alts = sorted({r["launcher"] for r in launch} - {"native", "native (root)", "socker-mpi", "spank"},
+    alts = sorted({r["launcher"] for r in launch} - {"native", "native (root)", "socker-mpi", "spank", ENGINE},
                   key=lambda l: LAUNCH_ORDER.index(l) if l in LAUNCH_ORDER else 99)
     worse = []
     compared = 0
@@ -564,8 +566,102 @@ def pressure_note(runs):
     return s
 
 
+ENGINE_MICRO = [("latency", 8), ("latency", 1024), ("latency", 65536), ("bw", 8192), ("bw", 1 << 20),
+                ("bw", 4 << 20), ("bibw", 1 << 20), ("bibw", 4 << 20), ("allreduce", 8),
+                ("allreduce", 1 << 20), ("alltoall", 8), ("alltoall", 1 << 20)]
+
+
+def engine_section(launch, micro, micro_engine, meta, rel):
+    """## Engine mode (issue 16): socker-mpi --engine=docker beside in-place socker-mpi, native
+    and the docker peer (step launch and micro-benchmarks), with ratios to native."""
+    L = []
+    add = L.append
+    why = meta.get("skipped", {}).get(ENGINE)
+    add("## Engine mode (issue 16): `socker-mpi --engine=docker`\n")
+    add(f"`{ENGINE}` = `srun … socker-mpi --engine=docker bench CMD`, as the user: the setuid "
+        "launcher connects to the run's dockerd (the docker peer's, named by the admin config's "
+        "`docker_socket` for the run), drops to the user, and has the engine make **one "
+        "container per rank** of its image `bench` (bench.tar imported there, the same "
+        "image as every other launcher's) in the rank's Slurm step cgroup, with host PID, IPC and "
+        "network (docs/docker.md). In-place socker-mpi builds one container per node and step "
+        "itself; the docker peer is `docker run --rm` as root (compared with native `srun` as "
+        "root). Same allocation, round robin and runs as the launch table above.\n")
+    if why:
+        add(f"Not measured: {why}\n")
+    counts = [(n, k) for n, k in launch_counts(launch) if k == 1]
+    get = {(r["launcher"], int(r["ranks"]), nodes_of(r)): r for r in launch}
+    how = {"native": "`srun` alone, as the user", "socker-mpi": "in place (one container per node)",
+           ENGINE: "engine mode (dockerd: a container per rank)",
+           "native (root)": "`srun` alone, as root", "docker": "`docker run --rm`, as root"}
+    names = [l for l in how if any(r["launcher"] == l for r in launch)]
+    if any(r["launcher"] == ENGINE for r in launch):
+        rows = []
+        for l in names:
+            row = [l, how[l]]
+            for n, k in counts:
+                r = get.get((l, n, k))
+                if not r or r["median_ms"] in ("", None):
+                    row.append(f"failed ({r['failed']})" if r and int(r["failed"]) else "–")
+                    continue
+                b = get.get(("native" if l == "native (root)" else native_of(l), n, k))
+                q = ratio(num(r["median_ms"]), num(b["median_ms"])) if b else None
+                cell = f"{fmt(num(r['median_ms']))} ({fmt(q, 3)}×)"
+                if int(r["failed"]):
+                    cell += f", {r['failed']} failed"
+                row.append(cell)
+            rows.append(row)
+        add("**Job-step launch** of `/bin/true`, median ms (× native `srun` as the same user: the "
+            "docker peer × native (root), the others × native as the user):\n")
+        add(_table(["launcher", "mode", *[f"{count_label(n)}" for n, _ in counts]], rows,
+                   ["---", "---"] + ["--:"] * len(counts)))
+        add("")
+        med_of = {(l, n): num(get[(l, n, 1)]["median_ms"]) for l in names for n, _ in counts
+                  if (l, n, 1) in get}
+        parts = []
+        for other in ("socker-mpi", "docker"):
+            xs = [f"{count_label(n)} {fmt(ratio(med_of.get((ENGINE, n)), med_of.get((other, n))), 3)}×"
+                  for n, _ in counts if med_of.get((ENGINE, n)) and med_of.get((other, n))]
+            if xs:
+                parts.append(f"{ENGINE} / {other}: " + ", ".join(xs))
+        if parts:
+            add("; ".join(parts) + ".\n")
+        runs = {n: get[(ENGINE, n, 1)]["runs"] for n, _ in counts if (ENGINE, n, 1) in get}
+        add(f"{ENGINE} timed runs: " + ", ".join(f"{count_label(n)} {k}" for n, k in runs.items())
+            + f" (raw: [`launch_raw.csv`]({rel}/launch_raw.csv)).\n")
+    if micro_engine:
+        sm = {(r["benchmark"], int(r["size_bytes"])): r for r in micro}
+        se = {(r["benchmark"], int(r["size_bytes"])): r for r in micro_engine}
+        rows = []
+        for b, size in ENGINE_MICRO + [("init", 0)]:
+            e = se.get((b, size))
+            if not e:
+                continue
+            s = sm.get((b, size))
+            unit = e["unit"]
+            scale = 1000.0 if b == "init" else 1.0
+            label = "MPI_Init (ms)" if b == "init" else f"{b} ({unit})"
+
+            def v(x):
+                return fmt(num(x) / scale) if num(x) is not None else "–"
+            rows.append((label, "–" if b == "init" else size_label(size), v(e["native_median"]),
+                         f"{v(s['socker_median'])} ({fmt(num(s['ratio']), 3)}×)" if s else "–",
+                         f"{v(e['socker_median'])} ({fmt(num(e['ratio']), 3)}×)"))
+        n = {int(r["native_runs"]) for r in micro_engine} | {int(r["socker_runs"]) for r in micro_engine}
+        modes = [k.split(" ", 1)[1] for k in meta.get("commands", {}) if k.startswith("micro ")]
+        modes = modes if ENGINE in modes else ["native", "socker-mpi", ENGINE]
+        add(f"**MPI micro-benchmarks**: `smpi-bench`, `srun --mpi=pmix -n 2`, 2 ranks on one node, "
+            f"{'/'.join(str(x) for x in sorted(n))} repetitions a mode, {', '.join(modes[:-1])} "
+            f"and {modes[-1]} interleaved (the order rotates), medians (× native; for times lower "
+            "is better, for bandwidths higher). Every size: "
+            f"[`micro_engine.csv`]({rel}/micro_engine.csv) ({ENGINE}), [`micro.csv`]({rel}/micro.csv) "
+            f"(socker-mpi), raw runs in [`micro_raw.csv`]({rel}/micro_raw.csv).\n")
+        add(_table(["benchmark", "size", "native", "socker-mpi", ENGINE], rows))
+        add("")
+    return "\n".join(L)
+
+
 def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plots, runs=(),
-                   instep=(), mtc=(), mounts=(), micro_spank=()):
+                   instep=(), mtc=(), mounts=(), micro_spank=(), micro_engine=()):
     rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(path)))
     cfg = meta.get("config", {})
     L = []
@@ -733,6 +829,10 @@ def write_markdown(path, outdir, meta, micro, netpipe, hpl, launch, memory, plot
         for k, v in skipped.items():
             add(f"- **{k}**: {v}")
         add("")
+
+    # ---- engine mode (issue 16)
+    if micro_engine or any(r["launcher"] == ENGINE for r in launch) or ENGINE in skipped:
+        add(engine_section(launch, micro, micro_engine, meta, rel))
 
     # ---- in-step, MTC, mounts (issue 13)
     add("## In-step launch\n")

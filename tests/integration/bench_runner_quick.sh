@@ -2,12 +2,14 @@
 # bench_runner_quick.sh [SMPI_BENCH] -- CI test of the benchmark runner (issues 7, 13): runs
 # `mpi-benchmarks/run --quick` into a temporary directory and checks that it produced every CSV,
 # PNG and the Markdown report with the expected rows (launch at 1, 2, 16, 64 ranks and 64 on 4
-# emulated nodes, in-step launch, MTC, mounts, memory; both target tables), that --report-only
-# regenerates the report, and that neither a finished nor an interrupted (SIGTERM) run -- in the
-# root phase, and while the second (emulated-node) dev cluster is up -- leaves processes,
+# emulated nodes, in-step launch, MTC, mounts, memory; both target tables; where dockerd is
+# installed, socker-mpi in engine mode -- socker-mpi-docker, issue 16 -- in the micro-benchmarks
+# and launches), that --report-only regenerates the report, and that neither a finished nor an
+# interrupted (SIGTERM) run -- in the root phase, while the second (emulated-node) dev cluster is
+# up, and while the admin config names the run's dockerd for engine mode -- leaves processes,
 # mounts, containers, Slurm jobs, the second cluster's daemons or temporary directories behind,
 # or the admin config, /etc/slurm-multi or the second cluster's state directory changed.
-# Asserts no timings. Takes about 2-3 min (the quick run 1.5-2 min, the interrupted ones ~15 s
+# Asserts no timings. Takes about 3-4 min (the quick run 2-3 min, the interrupted ones ~15 s
 # each).
 #
 # Run as root on the dev cluster (scripts/check sets it up), like the other integration tests.
@@ -44,6 +46,7 @@ leftovers() {  # what a runner must not leave behind (prints one line per leftov
   grep -E ' /run/socker-bench(/| )' /proc/self/mountinfo
   squeue -h -o '%i %j' 2>/dev/null | grep ' smpi-bench-run-'
   pgrep -a -f 'exec-root /run/socker-bench' 2>/dev/null
+  pgrep -a -f '/run/socker-bench/docker/containerd' 2>/dev/null  # its containerd, shims
   pgrep -a -f 'runroot /run/socker-bench' 2>/dev/null
   pgrep -a -f 'conmon.*socker-mpi/podman' 2>/dev/null
   pgrep -a -f 'crun --root /tmp/smpi-bench-run' 2>/dev/null
@@ -59,6 +62,10 @@ state() {  # what a run must put back as it was: admin config (bytes, owner, mod
   else echo "$multi_etc absent"; fi
   if [[ -d $multi_dir ]]; then (cd "$multi_dir" && find . | sort); else echo "$multi_dir absent"; fi
 }
+# socker-mpi in engine mode (socker-mpi-docker) is measured wherever dockerd is installed: its
+# rows are expected then (the runner starts its own dockerd).
+engine=
+command -v dockerd >/dev/null && engine=socker-mpi-docker
 before_results=$(cat "$repo/mpi-benchmarks/RESULTS.md" 2>/dev/null | sha256sum)
 pre=$(leftovers)
 [[ -z $pre ]] || echo "note: leftovers before the run (not counted): $pre"
@@ -104,15 +111,31 @@ assert_eq "micro.csv header" \
 assert_eq "micro.csv rows (benchmark,size,unit)" "$expected" "$(tail -n +2 "$out/micro.csv" | cut -d, -f1-3)"
 bad=$(tail -n +2 "$out/micro.csv" | awk -F, '!($4 > 0 && $5 > 0 && $6 > 0 && $11 >= 2 && $12 >= 2)')
 assert_eq "micro.csv: positive medians and ratio, 2 runs a side, on every row" "" "$bad"
-assert_eq "micro_raw.csv: native, socker-mpi and spank (the SPANK plugin) rows" "native socker-mpi spank" \
+assert_eq "micro_raw.csv: native, socker-mpi, spank (the SPANK plugin)${engine:+ and $engine} rows" \
+  "$(printf '%s\n' native socker-mpi spank $engine | sort -u | xargs)" \
   "$(tail -n +2 "$out/micro_raw.csv" | cut -d, -f2 | sort -u | xargs)"
 assert_eq "micro_spank.csv rows (benchmark,size,unit)" "$expected" "$(tail -n +2 "$out/micro_spank.csv" | cut -d, -f1-3)"
 bad=$(tail -n +2 "$out/micro_spank.csv" | awk -F, '!($4 > 0 && $5 > 0 && $6 > 0 && $11 >= 2 && $12 >= 2)')
 assert_eq "micro_spank.csv: positive medians and ratio, 2 runs a side, on every row" "" "$bad"
 assert_contains "RESULTS.md: the issue-14 targets" "$(cat "$out/RESULTS.md")" "## Targets (issue 14)"
+engine_skip=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["skipped"].get("socker-mpi-docker", ""))' "$out/meta.json")
+if [[ -n $engine ]]; then
+  assert_eq "socker-mpi-docker not skipped (dockerd is installed)" "" "$engine_skip"
+  assert_eq "micro_engine.csv rows (benchmark,size,unit)" "$expected" "$(tail -n +2 "$out/micro_engine.csv" 2>/dev/null | cut -d, -f1-3)"
+  bad=$(tail -n +2 "$out/micro_engine.csv" | awk -F, '!($4 > 0 && $5 > 0 && $6 > 0 && $11 >= 2 && $12 >= 2)')
+  assert_eq "micro_engine.csv: positive medians and ratio, 2 runs a side, on every row" "" "$bad"
+  assert_contains "RESULTS.md: the engine-mode section" "$(cat "$out/RESULTS.md")" \
+    "## Engine mode (issue 16): \`socker-mpi --engine=docker\`"
+  assert_contains "RESULTS.md: engine-mode micro-benchmarks beside socker-mpi" "$(cat "$out/RESULTS.md")" \
+    "| benchmark | size | native | socker-mpi | socker-mpi-docker |"
+else
+  echo "note: dockerd not installed: socker-mpi-docker not measured ($engine_skip)"
+  assert_contains "RESULTS.md says why socker-mpi-docker was not measured" "$(cat "$out/RESULTS.md")" \
+    "**socker-mpi-docker**: $engine_skip"
+fi
 
 # runs.csv: every MPI run (2 micro sweeps, 1 HPL, 1 NetPIPE a side) with its wall time.
-assert_eq "runs.csv: phase,mode counts" "1 hpl,native|1 hpl,socker-mpi|2 micro,native|2 micro,socker-mpi|2 micro,spank|1 netpipe,native|1 netpipe,socker-mpi" \
+assert_eq "runs.csv: phase,mode counts" "1 hpl,native|1 hpl,socker-mpi|2 micro,native|2 micro,socker-mpi|${engine:+2 micro,$engine|}2 micro,spank|1 netpipe,native|1 netpipe,socker-mpi" \
   "$(awk -F, 'NR > 1 && $4 == 1 && $5 > 0 { print $1 "," $3 }' "$out/runs.csv" | sort | uniq -c | awk '{ print $1 " " $2 }' | paste -sd'|')"
 # HPL: one passed run a side.
 assert_eq "hpl.csv: passed runs" "native,1 socker-mpi,1" \
@@ -144,6 +167,12 @@ command -v dockerd >/dev/null && peers+=(docker)
 for l in "${peers[@]}"; do
   for n in 1 2; do assert_eq "launch.csv: $l at $n ranks" ok "$(launch_row "$l" $n)"; done
 done
+# engine mode: every rank count the quick profile runs a heavy launcher at (64: not in --quick)
+if [[ -n $engine ]]; then
+  for n in 1 2 16; do assert_eq "launch.csv: $engine at $n ranks" ok "$(launch_row "$engine" $n)"; done
+  assert_eq "launch.csv: $engine not at 64 ranks in --quick" "" "$(launch_row "$engine" 64)"
+  assert_contains "RESULTS.md: launch table has socker-mpi-docker" "$(cat "$out/RESULTS.md")" "| $engine |"
+fi
 multi_skip=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["skipped"].get("64 ranks on 4 nodes", ""))' "$out/meta.json")
 if [[ -z $multi_skip ]]; then
   multi_l=(native socker-mpi spank)
@@ -307,6 +336,39 @@ else
   assert_eq "nothing left behind (second cluster not started)" "" "$(leftovers)"
   assert_eq "admin config, $multi_etc and $multi_dir as before" "$state0" "$(state)"
 fi
-rm -rf "$out3" "$out3.log" "$log"
+rm -rf "$out3" "$out3.log"
+
+# 4. interrupted while the admin config names the run's dockerd (engine mode) ---------------------
+# SIGTERM during the launches as the user, socker-mpi-docker among them: docker_socket set in the
+# admin config, the run's dockerd up, engine-mode containers being made.
+if [[ -n $engine ]]; then
+  out4=$(mktemp -d /tmp/bench_runner_quick.XXXXXX)
+  "$runner" --quick --skip-mpi --skip-multinode --launchers "native,$engine" --out "$out4" \
+    --smpi-bench "$bench" >"$out4.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 9000); do  # up to 15 min (the runner may wait for the node)
+    grep -q -E -- '-- 3. launch time as|socker-mpi-docker: (not measured|skipped)' "$out4.log" 2>/dev/null && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+  done
+  conf_during=$(grep -c '^docker_socket = /run/socker-bench/docker.sock$' "$admin_conf")
+  sleep 1.5
+  kill -TERM $pid 2>/dev/null
+  wait $pid
+  rc=$?
+  tail -n 5 "$out4.log" | sed 's/^/    | /'
+  if grep -q -- '-- 3. launch time as' "$out4.log"; then
+    assert_eq "engine mode: the admin config named the run's dockerd during the launches" 1 "$conf_during"
+    assert_eq "runner interrupted in engine mode: exit status 130" 130 "$rc"
+    assert_contains "runner interrupted in engine mode: config put back" "$(cat "$out4.log")" \
+      "socker-mpi-docker: admin config put back"
+  else
+    fail "the engine-mode run never reached the launches (rc $rc): $(grep -m1 'socker-mpi-docker' "$out4.log")"
+  fi
+  assert_eq "nothing left behind after SIGTERM in engine mode" "" "$(leftovers)"
+  assert_eq "admin config, $multi_etc and $multi_dir put back after SIGTERM in engine mode" "$state0" "$(state)"
+  rm -rf "$out4" "$out4.log"
+fi
+rm -f "$log"
 
 finish
