@@ -1,6 +1,8 @@
 #include "base/file.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +23,27 @@ std::string read_fd(int fd, const std::string& what, size_t limit, Exit too_larg
         if (out.size() > limit)
             throw Error(too_large, "read", what, 0, "larger than " + std::to_string(limit) + " bytes");
     }
+}
+
+MappedFile::MappedFile(const std::string& path, size_t limit, Exit open_error) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd.valid()) throw_errno("open", path, errno, open_error);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw_errno("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) throw Error(open_error, "map", path, 0, "not a regular file");
+    if (static_cast<unsigned long long>(st.st_size) > limit)
+        throw Error(open_error, "map", path, 0, "larger than " + std::to_string(limit) + " bytes");
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ == 0) return;
+    addr_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (addr_ == MAP_FAILED) {
+        addr_ = nullptr;
+        throw_errno("mmap", path, errno);
+    }
+}
+
+MappedFile::~MappedFile() {
+    if (addr_) ::munmap(addr_, size_);
 }
 
 std::string read_file(const std::string& path, size_t limit, Exit open_error) {

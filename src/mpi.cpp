@@ -201,8 +201,8 @@ std::vector<HostLibrary> read_host_libraries(const MpiSection& m) {
         if (!::realpath(path.c_str(), buf))
             throw Error(Exit::Config, "admin config", section_name(m) + " library " + path, errno);
         h.real = buf;
-        const launcher::elf::ElfInfo info =
-            launcher::elf::parse(read_file(h.real, kLibraryLimit, Exit::Config), h.real);
+        const MappedFile file(h.real, kLibraryLimit, Exit::Config);  // the admin's file: its headers read
+        const launcher::elf::ElfInfo info = launcher::elf::parse(file.bytes(), h.real);
         h.soname = info.soname.empty() ? base_name(path) : info.soname;
         h.version = version_of(h.real, h.soname);
         h.needed = info.needed;

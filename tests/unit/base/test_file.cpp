@@ -43,3 +43,20 @@ TEST(File, BoundedReadsAndTheirErrors) {
 
 }  // namespace
 }  // namespace socker
+
+TEST(MappedFile, MapsTheWholeFileAndRefusesOverTheLimit) {
+    char tmpl[] = "/tmp/socker-map-XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    const std::string content = std::string(100000, 'e') + "END";
+    ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    ::close(fd);
+    {
+        const socker::MappedFile m(tmpl, 1u << 20);
+        EXPECT_EQ(m.bytes(), content);
+    }
+    EXPECT_THROW(socker::MappedFile(tmpl, 1000, socker::Exit::Config), socker::Error);
+    ::unlink(tmpl);
+    EXPECT_THROW(socker::MappedFile("/nonexistent/file", 10), socker::Error);
+    EXPECT_THROW(socker::MappedFile("/tmp", 10), socker::Error);  // not a regular file
+}
