@@ -116,8 +116,9 @@ std::string step_cgroup_parent(const std::string& proc_self_cgroup, const std::s
 // The engine makes `parent` in every hierarchy, also in those Slurm leaves the rank at "/" (cpu,
 // pids, blkio, ...), where nobody removes it. Those hierarchies' directories of this user
 // (<mount><parent up to uid_U>), for sweep_empty_cgroups. Pure.
-std::vector<std::string> engine_cgroup_leftovers(const std::string& proc_self_cgroup, const std::string& mountinfo,
-                                                 const std::string& prefix, const std::string& parent);
+std::vector<std::string> engine_cgroup_leftovers(const std::string& proc_self_cgroup,
+                                                 const std::string& mountinfo, const std::string& prefix,
+                                                 const std::string& parent);
 // Removes the empty cgroups below each directory (deepest first), then the directory and its
 // parent when empty; cgroups in use stay (rmdir fails on them). Root, before engine mode drops.
 void sweep_empty_cgroups(const std::vector<std::string>& dirs);
