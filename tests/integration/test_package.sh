@@ -30,6 +30,8 @@ assert_contains "1 the launcher: -rwsr-xr-x root/root" "$(grep ' ./usr/bin/socke
 assert_contains "1 the tools: -rwxr-xr-x root/root" "$(grep 'socker-mpi-tools$' <<<"$listing")" "-rwxr-xr-x root/root"
 assert_contains "1 ... at /usr/libexec/socker-mpi/socker-mpi-tools" "$listing" "./usr/libexec/socker-mpi/socker-mpi-tools"
 assert_eq "1 one setuid file only" "1" "$(grep -c '^-rws' <<<"$listing")"
+assert_contains "1 engine mode's reaper: root's, 0755, not setuid" "$(grep ' ./usr/libexec/socker-mpi/socker-mpi-reaper$' <<<"$listing")" "-rwxr-xr-x root/root"
+assert_contains "1 socker: a link to the launcher" "$(grep ' ./usr/bin/socker ' <<<"$listing")" "./usr/bin/socker -> socker-mpi"
 assert_contains "1 the SPANK plugin: -rw-r--r-- root/root in Slurm's plugin directory" \
   "$(grep ' ./usr/lib/x86_64-linux-gnu/slurm-wlm/spank_socker.so$' <<<"$listing")" "-rw-r--r-- root/root"
 for f in ./etc/socker-mpi/socker-mpi.conf ./usr/share/man/man1/socker-mpi.1.gz ./usr/share/man/man5/socker-mpi.conf.5.gz \
@@ -47,12 +49,14 @@ assert_contains "2 Depends from the shared libraries (dpkg-shlibdeps)" "$depends
 assert_contains "2 ... libudev (hwloc's, left shared)" "$depends" "libudev1"
 assert_contains "2 postinst and postrm" "$(dpkg-deb -I "$deb")" "postinst"
 
-# 3. lintian: no error, no warning; the one override (the setuid launcher, the design) is
-#    justified in packaging/lintian-overrides.
+# 3. lintian: no error, no warning; the two overrides (the setuid launcher and the static
+#    reaper, by design) are justified in packaging/lintian-overrides.
 lint=$(lintian --tag-display-limit 0 --show-overrides "$deb" 2>&1 | grep -v -e '^running with root privileges' -e 'A future release')
 assert_eq "3 lintian: no error" "" "$(grep '^E:' <<<"$lint")"
 assert_eq "3 lintian: no warning" "" "$(grep '^W:' <<<"$lint")"
-assert_eq "3 lintian: one override, the setuid launcher" "O: socker-mpi: elevated-privileges 4755 root/root [usr/bin/socker-mpi]" "$(grep '^O:' <<<"$lint")"
+assert_eq "3 lintian: two overrides, the setuid launcher and the static reaper" \
+  "O: socker-mpi: elevated-privileges 4755 root/root [usr/bin/socker-mpi]
+O: socker-mpi: statically-linked-binary [usr/libexec/socker-mpi/socker-mpi-reaper]" "$(grep '^O:' <<<"$lint" | sort)"
 grep -q '^[EW]:' <<<"$lint" && printf '    | %s\n' "$lint"
 
 # 4. As installed: status, the setuid launcher, man pages, completion.
