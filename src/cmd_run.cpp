@@ -55,15 +55,14 @@ std::string own_cpus() {
 }
 
 int run_in_engine(Launch& launch, const RunRequest& r, std::optional<launcher::engine::Connections>& conns,
-                  const Invocation& inv) {
+                  const std::string& cgroup_parent, const Invocation& inv) {
     namespace engine = launcher::engine;
     const launcher::ContainerSpec& spec = launch.spec();
     const pmi::LaunchContext& ctx = launch.context();
     engine::EngineOptions o;
     o.image = launch.validated().image;
     o.reaper_source = SOCKER_REAPER_PROGRAM;
-    o.cgroup_parent =
-        host::step_cgroup_parent(read_file("/proc/self/cgroup"), launch.policy().slurm_cgroup_prefix);
+    o.cgroup_parent = cgroup_parent;
     o.launcher_pid = ::getpid();
     o.launcher_start = engine::own_start_time();
     std::string job_step;
@@ -102,20 +101,22 @@ int run_command(const RunRequest& r, const Invocation& inv) {
     // Engine mode: the API socket is root's; three connections are made as root, then the
     // launcher drops to the user for good before it reads anything the engine says.
     std::optional<launcher::engine::Connections> conns;
+    std::string cgroup_parent;
     launch.prepare([&](const Launch& l, const ValidatedRequest& v) {
         // This user's empty cgroups an earlier container's parent left in the hierarchies Slurm
         // does not use (the engine makes the step's path in every one): removed, as root.
         const std::string cg = read_file("/proc/self/cgroup");
         const std::string prefix = l.policy().slurm_cgroup_prefix;
+        cgroup_parent = host::step_cgroup_parent(cg, prefix);  // the container's, too
         host::sweep_empty_cgroups(host::engine_cgroup_leftovers(
-            cg, read_file("/proc/self/mountinfo", 4u << 20), prefix, host::step_cgroup_parent(cg, prefix)));
+            cg, read_file("/proc/self/mountinfo", 4u << 20), prefix, cgroup_parent));
         conns = launcher::engine::connect(l.policy().docker_socket);
         if (::geteuid() == 0) become_user(id);
         ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         return ResolvedImage{launcher::engine::inspect(conns->control, v.image), "", false};
     });
-    if (launch.engine() != "inplace") return run_in_engine(launch, r, conns, inv);
+    if (launch.engine() != "inplace") return run_in_engine(launch, r, conns, cgroup_parent, inv);
     if (r.dry_run) {
         std::cout << launcher::to_json(launch.spec()) << "\n";
         return 0;

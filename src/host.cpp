@@ -401,12 +401,7 @@ std::optional<launcher::Share> step_share(const std::string& proc_self_cgroup, c
 
 std::string step_cgroup_parent(const std::string& proc_self_cgroup, const std::string& prefix) {
     std::string found;
-    std::istringstream in(proc_self_cgroup);
-    for (std::string l; std::getline(in, l);) {
-        const auto a = l.find(':'), b = a == std::string::npos ? a : l.find(':', a + 1);
-        if (b == std::string::npos) continue;
-        const std::string controllers = l.substr(a + 1, b - a - 1);
-        std::string path = l.substr(b + 1);
+    for (auto [controllers, path] : pmi::parse_proc_cgroup(proc_self_cgroup)) {
         if (controllers.empty() || !pmi::step_from_cgroups({{controllers, path}}, prefix).step) continue;
         if (const auto slash = path.rfind('/');
             slash != std::string::npos && path.compare(slash + 1, 5, "task_") == 0)
@@ -426,11 +421,7 @@ std::vector<std::string> engine_cgroup_leftovers(const std::string& proc_self_cg
     if (parent.empty() || uid_at == std::string::npos) return out;
     const auto uid_end = parent.find('/', uid_at + 1);
     const std::string user_dir = parent.substr(0, uid_end);  // <prefix>/slurm[_node]/uid_U
-    std::istringstream in(proc_self_cgroup);
-    for (std::string l; std::getline(in, l);) {
-        const auto a = l.find(':'), b = a == std::string::npos ? a : l.find(':', a + 1);
-        if (b == std::string::npos) continue;
-        const std::string controllers = l.substr(a + 1, b - a - 1), path = l.substr(b + 1);
+    for (const auto& [controllers, path] : pmi::parse_proc_cgroup(proc_self_cgroup)) {
         if (pmi::step_from_cgroups({{controllers.empty() ? "unified" : controllers, path}}, prefix).step)
             continue;
         if (controllers.empty()) {  // the cgroup2 hierarchy (hybrid layout: its mount point)
